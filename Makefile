@@ -1,0 +1,37 @@
+# make run    set up .venv and serve the bundled dataset (ARGS="--port 8080" passes options)
+# make test   set up .venv and run the test suite (PYTEST_ARGS="-k engine" narrows it)
+# make bench  set up .venv and measure serving latency over HTTP
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# spark-submit finds its Python on PATH; the venv's must come first.
+WITH_VENV := PATH="$(BIN):$$PATH" PYSPARK_PYTHON="$(BIN)/python"
+
+.PHONY: run test bench check-java setup
+
+run: setup
+	$(WITH_VENV) spark-submit server.py $(ARGS)
+
+test: setup
+	$(WITH_VENV) python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(WITH_VENV) python bench/latency.py $(ARGS)
+
+setup: check-java $(VENV)/.installed
+
+# Spark 4 runs on Java 17 or newer: JAVA_HOME's java if set, as spark-submit does, else PATH's.
+check-java:
+	@java="$${JAVA_HOME:+$$JAVA_HOME/bin/}java"; \
+	 if ! command -v "$$java" >/dev/null 2>&1; then \
+	   echo "error: Java not found ($$java). Spark 4 needs Java 17 or newer: install it" \
+	        "(Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or set JAVA_HOME." >&2; exit 1; fi; \
+	 major=$$("$$java" -version 2>&1 | sed -n 's/.*version "\(1\.\)\{0,1\}\([0-9]*\).*/\2/p' | head -n 1); \
+	 if [ "$${major:-0}" -lt 17 ]; then \
+	   echo "error: $$java is Java $${major:-of unknown version}; Spark 4 needs Java 17 or newer." >&2; exit 1; fi
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@

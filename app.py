@@ -1,0 +1,190 @@
+"""The HTTP API: a Flask blueprint over a fitted RecommendationEngine, and its app factory."""
+
+import logging
+import re
+
+from flask import Blueprint, Flask, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest, HTTPException, NotFound
+
+from dataset import MAX_ID
+from engine import InvalidRatingError, UnknownMovieError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = {
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes of a POST body; larger gets 413
+    "MAX_COUNT": 1000,  # largest count of the top-N route
+    "DEFAULT_MIN_RATINGS": 25,  # as in the tutorial this service grew from
+}
+
+INTEGER = re.compile(r"\d{1,12}", re.ASCII)  # longer is out of range anyway; int() refuses huge texts
+NUMBER = re.compile(r"[+-]?(\d{1,12}(\.\d{0,20})?|\.\d{1,20})", re.ASCII)
+
+bp = Blueprint("ratings", __name__)
+
+
+def create_app(engine, config=None):
+    """Build the Flask app serving ``engine``, a fitted RecommendationEngine.
+
+    ``config`` overrides the keys of ``DEFAULT_CONFIG`` and any Flask setting.
+    """
+    app = Flask(__name__)
+    app.config.update(DEFAULT_CONFIG)
+    app.config.update(config or {})
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["recommendation_engine"] = engine
+    app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, unexpected_error)
+    return app
+
+
+def http_error(error):
+    response = error.get_response()
+    response.data = current_app.json.dumps({"error": error.description})
+    response.content_type = "application/json"
+    return response
+
+
+def unexpected_error(error):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return jsonify(error="internal server error"), 500
+
+
+def engine():
+    return current_app.extensions["recommendation_engine"]
+
+
+def integer_arg(name, text, low, high):
+    """``text`` as an int in ``[low, high]``, or 400 naming the parameter."""
+    if not (INTEGER.fullmatch(text) and low <= int(text) <= high):
+        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {text!r}")
+    return int(text)
+
+
+def user_id_arg(text):
+    return integer_arg("user_id", text, 0, MAX_ID)
+
+
+def movie_json(movie):
+    return {"movieId": movie.movie_id, "title": movie.title, "genres": list(movie.genres)}
+
+
+def prediction_json(prediction):
+    return {
+        **movie_json(prediction.movie),
+        "predictedRating": round(prediction.rating, 4),
+        "ratingsCount": prediction.movie.ratings_count,
+    }
+
+
+def user_rating_json(user_rating):
+    return {"movieId": user_rating.movie.movie_id, "title": user_rating.movie.title, "rating": user_rating.rating}
+
+
+@bp.get("/<user_id>/ratings/top/<count>")
+def top_ratings(user_id, count):
+    user_id = user_id_arg(user_id)
+    count = integer_arg("count", count, 1, current_app.config["MAX_COUNT"])
+    min_ratings = request.args.get("min_ratings", str(current_app.config["DEFAULT_MIN_RATINGS"]))
+    min_ratings = integer_arg("min_ratings", min_ratings, 0, MAX_ID)
+    recommendations = engine().recommend(user_id, count, min_ratings)
+    return jsonify(
+        userId=user_id,
+        personalized=recommendations.personalized,
+        modelVersion=recommendations.model_version,
+        recommendations=[prediction_json(p) for p in recommendations.items],
+    )
+
+
+@bp.get("/<user_id>/ratings/<movie_id>")
+def movie_rating(user_id, movie_id):
+    user_id = user_id_arg(user_id)
+    movie_id = integer_arg("movie_id", movie_id, 0, MAX_ID)
+    try:
+        prediction = engine().predict(user_id, movie_id)
+    except UnknownMovieError as error:
+        raise NotFound(str(error)) from None
+    return jsonify(userId=user_id, personalized=prediction.personalized, **prediction_json(prediction))
+
+
+@bp.get("/<user_id>/ratings")
+def user_ratings(user_id):
+    user_id = user_id_arg(user_id)
+    return jsonify(userId=user_id, ratings=[user_rating_json(r) for r in engine().user_ratings(user_id)])
+
+
+@bp.post("/<user_id>/ratings")
+def add_ratings(user_id):
+    """Lines ``movie_id,rating`` (any content type, as curl --data-binary sends them) or JSON."""
+    user_id = user_id_arg(user_id)
+    body = request.get_data(cache=False)
+    if request.mimetype == "application/json":
+        labels, ratings = parse_json_ratings(body)
+    else:
+        labels, ratings = parse_text_ratings(body)
+    try:
+        accepted = engine().add_ratings(user_id, ratings)
+    except InvalidRatingError as error:
+        raise rejected(labels[error.index], error.reason) from None
+    log.info("user %d: %d ratings added", user_id, len(accepted))
+    return jsonify(userId=user_id, ratings=[user_rating_json(r) for r in accepted]), 201
+
+
+def rejected(label, reason):
+    return BadRequest(f"{label}: {reason}; nothing was applied")
+
+
+def parse_text_ratings(body):
+    """Labels (``line N``) and (movie_id, rating) pairs from a body of ``movie_id,rating`` lines."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text") from None
+    labels, ratings = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        label = f"line {number}"
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) != 2:
+            raise rejected(label, f"expected 'movie_id,rating', got {line.strip()[:100]!r}")
+        movie_id, rating = fields
+        if not (INTEGER.fullmatch(movie_id) and int(movie_id) <= MAX_ID):
+            raise rejected(label, f"movie id {movie_id[:100]!r} is not an integer from 0 to {MAX_ID}")
+        if not NUMBER.fullmatch(rating):
+            raise rejected(label, f"rating {rating[:100]!r} is not a number")
+        labels.append(label)
+        ratings.append((int(movie_id), float(rating)))
+    if not ratings:
+        raise BadRequest("the body has no ratings: send lines 'movie_id,rating'")
+    return labels, ratings
+
+
+def parse_json_ratings(body):
+    """Labels (``item N``) and pairs from a JSON list of ``{"movieId": .., "rating": ..}``."""
+    try:
+        items = current_app.json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(items, list) or not items:
+        raise BadRequest('the body must be a non-empty JSON list of {"movieId": int, "rating": number}')
+    labels, ratings = [], []
+    for number, item in enumerate(items, start=1):
+        label = f"item {number}"
+        if not isinstance(item, dict):
+            raise rejected(label, 'expected {"movieId": int, "rating": number}')
+        movie_id, rating = item.get("movieId"), item.get("rating")
+        if type(movie_id) is not int or not 0 <= movie_id <= MAX_ID:
+            raise rejected(label, f"movieId must be an integer from 0 to {MAX_ID}")
+        if type(rating) not in (int, float) or not -1e9 < rating < 1e9:
+            raise rejected(label, "rating must be a number")
+        labels.append(label)
+        ratings.append((movie_id, float(rating)))
+    return labels, ratings
+
+
+@bp.get("/health")
+def health():
+    return jsonify(status="ok", **engine().summary())

@@ -1,0 +1,487 @@
+"""RecommendationEngine: ALS trained in Spark, every read answered from NumPy on the driver."""
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+from pyspark.ml.recommendation import ALS
+from pyspark.sql import functions as F
+
+from dataset import MAX_ID
+
+log = logging.getLogger(__name__)
+
+
+class RecommendationError(Exception):
+    """Base class of the engine's domain errors."""
+
+
+class NotFittedError(RecommendationError):
+    """The engine was asked to serve before ``fit``."""
+
+
+class UnknownMovieError(RecommendationError, LookupError):
+    """A movie id that is not in the catalog."""
+
+    def __init__(self, movie_id):
+        super().__init__(f"movie {movie_id} is not in the catalog")
+        self.movie_id = movie_id
+
+
+class InvalidRatingError(RecommendationError, ValueError):
+    """One rating of a batch is invalid; ``index`` is its position in the batch."""
+
+    def __init__(self, index, reason):
+        super().__init__(f"rating {index}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Movie:
+    movie_id: int
+    title: str
+    genres: tuple
+    ratings_count: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A movie with the rating predicted for one user, clipped to the rating scale."""
+
+    movie: Movie
+    rating: float
+    personalized: bool
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    user_id: int
+    personalized: bool
+    model_version: str
+    items: list
+
+
+@dataclass(frozen=True)
+class UserRating:
+    movie: Movie
+    rating: float
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Movies in catalog order (ascending id) with their rating statistics."""
+
+    movie_ids: np.ndarray  # int64, sorted
+    titles: list
+    genres: list  # tuples of genre names
+    ratings_count: np.ndarray  # int64
+    damped_mean: np.ndarray  # float64, the popularity score of non-personalized lists
+
+    def row(self, movie_id):
+        """Row of ``movie_id``, or -1 when it is not in the catalog."""
+        if not 0 <= movie_id <= MAX_ID:
+            return -1
+        row = int(np.searchsorted(self.movie_ids, movie_id))
+        if row < len(self.movie_ids) and self.movie_ids[row] == movie_id:
+            return row
+        return -1
+
+    def rows(self, movie_ids):
+        """Rows of an array of catalog movie ids."""
+        return np.searchsorted(self.movie_ids, movie_ids).astype(np.int64)
+
+    def movie(self, row):
+        return Movie(
+            movie_id=int(self.movie_ids[row]),
+            title=self.titles[row],
+            genres=self.genres[row],
+            ratings_count=int(self.ratings_count[row]),
+        )
+
+
+@dataclass(frozen=True)
+class UserState:
+    """A user's ratings (as catalog rows) and factor vector (None: not personalizable)."""
+
+    rows: np.ndarray
+    ratings: np.ndarray
+    factors: object
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """Everything one training produced, on the driver; replaced whole, never mutated."""
+
+    version: str
+    trained_at: datetime
+    params: dict
+    catalog: Catalog
+    item_factors: np.ndarray  # float32 (movies, rank) in catalog order, zeros where none
+    has_factors: np.ndarray  # bool (movies,)
+    user_ids: np.ndarray  # int64, sorted: users with training ratings
+    user_factors: np.ndarray  # float32 (users, rank), NaN rows for users ALS did not see
+    rating_offsets: np.ndarray  # CSR over user_ids into rated_rows / rated_values
+    rated_rows: np.ndarray
+    rated_values: np.ndarray
+    rating_scale: tuple
+    global_mean: float
+
+    def user(self, user_id):
+        """The trained state of ``user_id``; empty when the user had no training ratings."""
+        index = int(np.searchsorted(self.user_ids, user_id)) if 0 <= user_id <= MAX_ID else 0
+        if index == len(self.user_ids) or self.user_ids[index] != user_id:
+            return UserState(np.empty(0, np.int64), np.empty(0, np.float32), None)
+        span = slice(self.rating_offsets[index], self.rating_offsets[index + 1])
+        factors = self.user_factors[index]
+        return UserState(self.rated_rows[span], self.rated_values[span], None if np.isnan(factors[0]) else factors)
+
+
+class RecommendationEngine:
+    """Collaborative filtering with Spark ALS, served from factors copied to the driver.
+
+    Parameters
+    ----------
+    rank : int
+        Number of latent factors.
+    iterations : int
+        ALS iterations.
+    reg_param : float
+        ALS regularization; Spark scales it by each user's and movie's rating count.
+    seed : int
+        Seed of ALS's random initialization.
+    popularity_damping : float
+        Pseudo-ratings at the global mean added to each movie's mean for
+        non-personalized lists and estimates.
+    """
+
+    def __init__(self, rank=10, iterations=15, reg_param=0.15, seed=42, popularity_damping=10.0):
+        self.rank = rank
+        self.iterations = iterations
+        self.reg_param = reg_param
+        self.seed = seed
+        self.popularity_damping = popularity_damping
+        self.ratings = None  # Spark DataFrame the model was trained on
+        self.movies = None
+        self.als_model = None
+        self._model = None
+        self._updated_users = {}
+        self._write_lock = threading.Lock()
+
+    def fit(self, dataset):
+        """Train ALS in Spark on ``dataset`` and copy what serving needs to the driver.
+
+        Parameters
+        ----------
+        dataset : dataset.Dataset
+
+        Returns
+        -------
+        RecommendationEngine
+            ``self``, fitted.
+        """
+        ratings = dataset.ratings.cache()
+        try:
+            catalog, summary = self._catalog_and_summary(dataset.movies, ratings)
+            if summary["ratings"] == 0:
+                raise RecommendationError("the dataset has no valid ratings")
+            als_model = self._train_als(ratings, summary)
+            model = self._build_model(catalog, summary, als_model, ratings)
+        finally:
+            ratings.unpersist()
+        self.ratings, self.movies, self.als_model = dataset.ratings, dataset.movies, als_model
+        with self._write_lock:
+            self._model = model
+            self._updated_users = {}
+        return self
+
+    def _catalog_and_summary(self, movies, ratings):
+        started = time.perf_counter()
+        summary = ratings.agg(
+            F.count(F.lit(1)).alias("ratings"),
+            F.countDistinct("userId").alias("users"),
+            F.min("rating").alias("min"),
+            F.max("rating").alias("max"),
+            F.avg("rating").alias("mean"),
+        ).first().asDict()
+        per_movie = ratings.groupBy("movieId").agg(F.count(F.lit(1)).alias("n"), F.sum("rating").alias("total"))
+        table = movies.join(per_movie, "movieId", "left").orderBy("movieId").toArrow()
+        counts = table.column("n").to_numpy(zero_copy_only=False)
+        counts = np.nan_to_num(counts.astype(np.float64)).astype(np.int64)
+        totals = np.nan_to_num(table.column("total").to_numpy(zero_copy_only=False).astype(np.float64))
+        mean = summary["mean"] if summary["mean"] is not None else 0.0
+        damped = (totals + self.popularity_damping * mean) / (counts + self.popularity_damping)
+        catalog = Catalog(
+            movie_ids=table.column("movieId").to_numpy(zero_copy_only=False).astype(np.int64),
+            titles=table.column("title").to_pylist(),
+            genres=[parse_genres(g) for g in table.column("genres").to_pylist()],
+            ratings_count=counts,
+            damped_mean=damped,
+        )
+        log.info(
+            "%d ratings by %d users on %d catalog movies, scale %s..%s (%.1fs)",
+            summary["ratings"], summary["users"], len(catalog.movie_ids),
+            summary["min"], summary["max"], time.perf_counter() - started,
+        )
+        return catalog, summary
+
+    def _train_als(self, ratings, summary):
+        log.info(
+            "training ALS: rank=%d iterations=%d reg_param=%g seed=%d on %d ratings",
+            self.rank, self.iterations, self.reg_param, self.seed, summary["ratings"],
+        )
+        started = time.perf_counter()
+        als = ALS(
+            rank=self.rank,
+            maxIter=self.iterations,
+            regParam=self.reg_param,
+            seed=self.seed,
+            userCol="userId",
+            itemCol="movieId",
+            ratingCol="rating",
+            implicitPrefs=False,
+            coldStartStrategy="nan",
+        )
+        als_model = als.fit(ratings)
+        log.info("ALS trained in %.1fs", time.perf_counter() - started)
+        return als_model
+
+    def _build_model(self, catalog, summary, als_model, ratings):
+        started = time.perf_counter()
+        item_ids, item_vectors = factors_to_numpy(als_model.itemFactors, self.rank)
+        item_factors = np.zeros((len(catalog.movie_ids), self.rank), np.float32)
+        has_factors = np.zeros(len(catalog.movie_ids), bool)
+        item_rows = catalog.rows(item_ids)
+        item_factors[item_rows] = item_vectors
+        has_factors[item_rows] = True
+
+        table = ratings.select("userId", "movieId", "rating").toArrow()
+        users = table.column("userId").to_numpy().astype(np.int64)
+        rows = catalog.rows(table.column("movieId").to_numpy())
+        values = table.column("rating").to_numpy().astype(np.float32)
+        order = np.lexsort((rows, users))
+        users, rows, values = users[order], rows[order], values[order]
+        user_ids, starts = np.unique(users, return_index=True)
+        offsets = np.append(starts, len(users)).astype(np.int64)
+
+        factor_user_ids, factor_vectors = factors_to_numpy(als_model.userFactors, self.rank)
+        user_factors = np.full((len(user_ids), self.rank), np.nan, np.float32)
+        user_factors[np.searchsorted(user_ids, factor_user_ids)] = factor_vectors
+
+        trained_at = datetime.now(timezone.utc)
+        log.info(
+            "factors of %d users and %d movies copied to the driver (%.1fs)",
+            len(factor_user_ids), len(item_ids), time.perf_counter() - started,
+        )
+        return TrainedModel(
+            version=trained_at.strftime("%Y%m%dT%H%M%S.%fZ"),
+            trained_at=trained_at,
+            params={"rank": self.rank, "iterations": self.iterations, "reg_param": self.reg_param, "seed": self.seed},
+            catalog=catalog,
+            item_factors=item_factors,
+            has_factors=has_factors,
+            user_ids=user_ids,
+            user_factors=user_factors,
+            rating_offsets=offsets,
+            rated_rows=rows,
+            rated_values=values,
+            rating_scale=(float(summary["min"]), float(summary["max"])),
+            global_mean=float(summary["mean"]),
+        )
+
+    # -- reads: answered from the driver's arrays, never by a Spark job --------------------
+
+    def _fitted_model(self):
+        model = self._model
+        if model is None:
+            raise NotFittedError("the engine has no trained model; call fit() first")
+        return model
+
+    def _user_state(self, model, user_id):
+        return self._updated_users.get(user_id) or model.user(user_id)
+
+    def recommend(self, user_id, count=10, min_ratings=25):
+        """Top movies for a user, best first, never one the user has rated.
+
+        Parameters
+        ----------
+        user_id : int
+        count : int
+            At most this many movies.
+        min_ratings : int
+            Only movies with at least this many ratings are candidates.
+
+        Returns
+        -------
+        Recommendations
+            Personalized when the user has a factor vector, otherwise the movies with
+            the best damped mean rating.
+        """
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        if min_ratings < 0:
+            raise ValueError(f"min_ratings must be at least 0, got {min_ratings}")
+        model = self._fitted_model()
+        user = self._user_state(model, user_id)
+        personalized = user.factors is not None
+        if personalized:
+            scores = model.item_factors @ user.factors
+            eligible = model.has_factors & (model.catalog.ratings_count >= min_ratings)
+        else:
+            scores = model.catalog.damped_mean
+            eligible = model.catalog.ratings_count >= max(min_ratings, 1)
+        scores = np.where(eligible, scores, -np.inf)
+        scores[user.rows] = -np.inf
+        items = [
+            Prediction(model.catalog.movie(row), self._clip(model, scores[row]), personalized)
+            for row in top_rows(scores, count)
+        ]
+        return Recommendations(user_id, personalized, model.version, items)
+
+    def predict(self, user_id, movie_id):
+        """Predicted rating of one movie for one user.
+
+        Raises
+        ------
+        UnknownMovieError
+            When ``movie_id`` is not in the catalog.
+        """
+        model = self._fitted_model()
+        row = model.catalog.row(movie_id)
+        if row < 0:
+            raise UnknownMovieError(movie_id)
+        user = self._user_state(model, user_id)
+        if user.factors is not None and model.has_factors[row]:
+            score = float(model.item_factors[row] @ user.factors)
+            return Prediction(model.catalog.movie(row), self._clip(model, score), True)
+        return Prediction(model.catalog.movie(row), self._clip(model, model.catalog.damped_mean[row]), False)
+
+    def user_ratings(self, user_id):
+        """The user's own ratings in movie id order (empty for an unknown user)."""
+        model = self._fitted_model()
+        user = self._user_state(model, user_id)
+        return [UserRating(model.catalog.movie(row), float(value)) for row, value in zip(user.rows, user.ratings)]
+
+    def _clip(self, model, score):
+        low, high = model.rating_scale
+        return float(min(max(score, low), high))
+
+    def summary(self):
+        """What the serving model was trained on and when, as a dict."""
+        model = self._fitted_model()
+        return {
+            "modelVersion": model.version,
+            "trainedAt": model.trained_at.isoformat(),
+            "rank": model.item_factors.shape[1],
+            "params": model.params,
+            "users": int(len(model.user_ids)),
+            "movies": int(len(model.catalog.movie_ids)),
+            "ratings": int(len(model.rated_rows)),
+            "ratingScale": list(model.rating_scale),
+        }
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def add_ratings(self, user_id, ratings):
+        """Add or replace a user's ratings and refit that user's factors at once.
+
+        The whole batch is validated before anything changes. The user's factor vector
+        is re-solved against the fixed item factors with the training regularization,
+        so the next read reflects the new ratings without a retrain.
+
+        Parameters
+        ----------
+        user_id : int
+        ratings : sequence of (movie_id, rating)
+
+        Returns
+        -------
+        list of UserRating
+            The accepted ratings, in the order given.
+
+        Raises
+        ------
+        InvalidRatingError
+            For the first invalid rating; nothing is applied.
+        """
+        model = self._fitted_model()
+        rows, values = self._validated(model, ratings)
+        with self._write_lock:
+            model = self._model
+            user = self._user_state(model, user_id)
+            merged_rows, merged_values = merge_ratings(user.rows, user.ratings, rows, values)
+            factors = solve_user_factors(
+                model.item_factors, model.has_factors, merged_rows, merged_values, self.reg_param
+            )
+            self._updated_users[user_id] = UserState(merged_rows, merged_values, factors)
+        return [UserRating(model.catalog.movie(row), float(value)) for row, value in zip(rows, values)]
+
+    def _validated(self, model, ratings):
+        if len(ratings) == 0:
+            raise InvalidRatingError(0, "no ratings given")
+        low, high = model.rating_scale
+        rows, seen = [], {}
+        for index, (movie_id, rating) in enumerate(ratings):
+            row = model.catalog.row(movie_id)
+            if row < 0:
+                raise InvalidRatingError(index, f"movie {movie_id} is not in the catalog")
+            if not (math.isfinite(rating) and low <= rating <= high):
+                raise InvalidRatingError(index, f"rating {rating:g} is outside the scale {low:g} to {high:g}")
+            if movie_id in seen:
+                raise InvalidRatingError(index, f"movie {movie_id} is rated twice in this batch")
+            seen[movie_id] = index
+            rows.append(row)
+        values = np.array([rating for _, rating in ratings], np.float32)
+        return np.array(rows, np.int64), values
+
+
+def parse_genres(genres):
+    if not genres or genres == "(no genres listed)":
+        return ()
+    return tuple(genres.split("|"))
+
+
+def factors_to_numpy(factors, rank):
+    """Ids and an (n, rank) float32 matrix from an ALS ``userFactors``/``itemFactors`` frame."""
+    table = factors.toArrow()
+    ids = table.column("id").to_numpy().astype(np.int64)
+    flat = table.column("features").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return ids, flat.astype(np.float32).reshape(len(ids), rank)
+
+
+def top_rows(scores, count):
+    """Rows of the ``count`` highest finite scores, highest first."""
+    candidates = np.flatnonzero(np.isfinite(scores))
+    if count < len(candidates):
+        best = np.argpartition(-scores[candidates], count - 1)[:count]
+        candidates = candidates[best]
+    return candidates[np.argsort(-scores[candidates], kind="stable")]
+
+
+def merge_ratings(rows, values, new_rows, new_values):
+    """Union of two rating sets by catalog row, the new value winning; sorted by row."""
+    keep = ~np.isin(rows, new_rows)
+    merged_rows = np.concatenate([rows[keep], new_rows])
+    merged_values = np.concatenate([values[keep], new_values])
+    order = np.argsort(merged_rows, kind="stable")
+    return merged_rows[order], merged_values[order]
+
+
+def solve_user_factors(item_factors, has_factors, rows, values, reg_param):
+    """Least-squares user factors against fixed item factors, as one ALS half-step.
+
+    Spark's explicit ALS solves ``(V'V + reg_param * n * I) x = V'r`` over the ``n``
+    rated movies that have factors; this is the same system. Returns None when no
+    rated movie has factors.
+    """
+    known = has_factors[rows]
+    if not known.any():
+        return None
+    item = item_factors[rows[known]].astype(np.float64)
+    rating = values[known].astype(np.float64)
+    gram = item.T @ item + reg_param * len(rating) * np.eye(item.shape[1])
+    return np.linalg.solve(gram, item.T @ rating).astype(np.float32)

@@ -1,0 +1,72 @@
+"""``spark-submit server.py`` as a child process: started, awaited, signalled and stopped.
+
+Used by the end-to-end tests and the benchmarks, which talk to the service over HTTP.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+REPO_ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+class ServiceFailed(RuntimeError):
+    """The service exited or did not come up in time; the message ends with its log."""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServiceProcess:
+    """The service under ``spark-submit``, logging to ``log_path``.
+
+    ``server_args`` are passed to server.py; ``--port`` is chosen free unless given.
+    The spark-submit and Python of the running interpreter's environment are used.
+    """
+
+    def __init__(self, log_path, *server_args, master="local[2]"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = str(log_path)
+        venv_bin = os.path.dirname(sys.executable)
+        env = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"], PYSPARK_PYTHON=sys.executable)
+        command = [
+            os.path.join(venv_bin, "spark-submit"), "--master", master,
+            "server.py", "--port", str(self.port), *server_args,
+        ]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_until_up(self, timeout=180):
+        """Wait for ``/health`` to answer and return its JSON body."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceFailed(f"the service exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                return requests.get(self.url + "/health", timeout=2).json()
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        raise ServiceFailed(f"the service was not up after {timeout}s:\n{self.log()}")
+
+    def driver_pid(self):
+        """The Python driver: spark-submit's JVM runs server.py as its child."""
+        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return int(children.split()[0])
+
+    def log(self, tail=5000):
+        with open(self.log_path, encoding="utf-8", errors="replace") as log:
+            return log.read()[-tail:]
+
+    def stop(self):
+        """Kill the service if it is still running (tests stop it gracefully themselves)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,97 @@
+"""spark-submit server.py as a subprocess, spoken to over HTTP."""
+
+import importlib.util
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import write_tiny_dataset
+from service_process import ServiceProcess
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The service on the bundled dataset with its default settings; the last test stops it."""
+    running = ServiceProcess(tmp_path_factory.mktemp("server") / "server.log")
+    running.wait_until_up()
+    yield running
+    running.stop()
+
+
+def test_health_reports_the_bundled_dataset(server):
+    health = requests.get(server.url + "/health").json()
+    assert (health["users"], health["movies"], health["ratings"]) == (610, 9742, 100836)
+    assert health["rank"] == 10
+
+
+def test_top_ten_and_one_movie(server):
+    top = requests.get(server.url + "/1/ratings/top/10").json()
+    assert top["personalized"] is True and len(top["recommendations"]) == 10
+    assert all(item["ratingsCount"] >= 25 and 0.5 <= item["predictedRating"] <= 5.0 for item in top["recommendations"])
+    movie = requests.get(server.url + "/1/ratings/1262").json()
+    assert movie["title"] == "Great Escape, The (1963)"
+
+
+def test_curl_posted_ratings_file_is_served_back(server, tmp_path):
+    ratings_file = tmp_path / "user_ratings.file"
+    ratings_file.write_text("260,5\n1,4\n16,3\n25,4\n32,4\n335,1\n379,1\n296,5\n858,5\n50,4\n")
+    posted = subprocess.run(
+        ["curl", "-s", "-w", "\n%{http_code}", "--data-binary", f"@{ratings_file}", server.url + "/0/ratings"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    body, status = posted.rsplit("\n", 1)
+    assert status == "201", body
+    own = requests.get(server.url + "/0/ratings").json()["ratings"]
+    assert {r["movieId"] for r in own} == {260, 1, 16, 25, 32, 335, 379, 296, 858, 50}
+    top = requests.get(server.url + "/0/ratings/top/10").json()
+    assert top["personalized"] is True
+    assert not {r["movieId"] for r in top["recommendations"]} & {r["movieId"] for r in own}
+
+
+def test_bad_input_is_json_over_the_wire(server):
+    response = requests.post(server.url + "/0/ratings", data=b"260,9\n")
+    assert response.status_code == 400 and "rating 9 is outside" in response.json()["error"]
+    response = requests.delete(server.url + "/0/ratings")
+    assert response.status_code == 405 and response.headers["Content-Type"] == "application/json"
+    response = requests.post(server.url + "/0/ratings", data=b"1,5\n" * 300_000)
+    assert response.status_code == 413 and "error" in response.json()
+
+
+def test_latency_benchmark_runs_in_short_mode(server, repo_root):
+    """bench/latency.py against the running service, so the script cannot rot."""
+    spec = importlib.util.spec_from_file_location("latency", os.path.join(repo_root, "bench", "latency.py"))
+    latency = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(latency)
+    results = latency.measure(server.url, 20)
+    assert [len(samples) for samples in results.values()] == [20, 20, 2]
+    assert "POST 10 ratings" in latency.report(results)
+
+
+def test_sigterm_to_the_driver_stops_http_and_spark_cleanly(server):
+    os.kill(server.driver_pid(), signal.SIGTERM)
+    assert server.process.wait(timeout=60) == 0
+    log = server.log()
+    assert "stopping Spark" in log and "Traceback" not in log
+
+
+def test_sigterm_to_spark_submit_does_not_leave_the_driver_serving(tmp_path):
+    dataset = write_tiny_dataset(tmp_path / "tiny")
+    server = ServiceProcess(tmp_path / "server.log", "--dataset", str(dataset), "--rank", "4")
+    try:
+        server.wait_until_up()
+        driver = server.driver_pid()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{driver}"):
+            time.sleep(0.2)
+        assert not os.path.exists(f"/proc/{driver}"), "the Python driver outlived spark-submit"
+        with pytest.raises(requests.ConnectionError):
+            requests.get(server.url + "/health", timeout=2)
+    finally:
+        server.stop()
+
