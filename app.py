@@ -1,13 +1,15 @@
 """The HTTP API: a Flask blueprint over a fitted RecommendationEngine, and its app factory."""
 
+import hmac
 import logging
 import re
 
-from flask import Blueprint, Flask, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, HTTPException, NotFound
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound, ServiceUnavailable, Unauthorized
 
 from dataset import MAX_ID
-from engine import InvalidRatingError, UnknownMovieError
+from engine import InvalidRatingError, NotFittedError, UnknownMovieError
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +17,8 @@ DEFAULT_CONFIG = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes of a POST body; larger gets 413
     "MAX_COUNT": 1000,  # largest count of the top-N route
     "DEFAULT_MIN_RATINGS": 25,  # as in the tutorial this service grew from
+    "ADMIN_TOKEN": None,  # bearer token of /admin routes; None disables them
+    "RETRY_AFTER": 5,  # seconds, told to clients while the model is loading
 }
 
 INTEGER = re.compile(r"\d{1,12}", re.ASCII)  # longer is out of range anyway; int() refuses huge texts
@@ -23,10 +27,13 @@ NUMBER = re.compile(r"[+-]?(\d{1,12}(\.\d{0,20})?|\.\d{1,20})", re.ASCII)
 bp = Blueprint("ratings", __name__)
 
 
-def create_app(engine, config=None):
-    """Build the Flask app serving ``engine``, a fitted RecommendationEngine.
+def create_app(engine, config=None, retrainer=None):
+    """Build the Flask app serving ``engine``, a RecommendationEngine.
 
     ``config`` overrides the keys of ``DEFAULT_CONFIG`` and any Flask setting.
+    ``retrainer`` (a retraining.Retrainer) is told of new ratings, started by
+    ``POST /admin/retrain`` and reported by ``/health``. Until the engine has a
+    model, reads and writes answer 503 with ``Retry-After``.
     """
     app = Flask(__name__)
     app.config.update(DEFAULT_CONFIG)
@@ -34,16 +41,39 @@ def create_app(engine, config=None):
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["recommendation_engine"] = engine
+    app.extensions["retrainer"] = retrainer
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(NotFittedError, not_ready)
     app.register_error_handler(Exception, unexpected_error)
     return app
+
+
+@bp.before_app_request
+def note_model_version():
+    """The version this request is answered from (versions only go up, so it is a lower bound)."""
+    model = engine().model
+    g.model_version = None if model is None else model.version
+
+
+@bp.after_app_request
+def add_model_version(response):
+    if g.get("model_version"):
+        response.headers["X-Model-Version"] = g.model_version
+    return response
 
 
 def http_error(error):
     response = error.get_response()
     response.data = current_app.json.dumps({"error": error.description})
     response.content_type = "application/json"
+    return response
+
+
+def not_ready(error):
+    unavailable = ServiceUnavailable("the model is still loading; retry shortly")
+    response = http_error(unavailable)
+    response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER"])
     return response
 
 
@@ -54,6 +84,10 @@ def unexpected_error(error):
 
 def engine():
     return current_app.extensions["recommendation_engine"]
+
+
+def retrainer():
+    return current_app.extensions["retrainer"]
 
 
 def integer_arg(name, text, low, high):
@@ -80,7 +114,7 @@ def prediction_json(prediction):
 
 
 def user_rating_json(user_rating):
-    return {"movieId": user_rating.movie.movie_id, "title": user_rating.movie.title, "rating": user_rating.rating}
+    return {"movieId": user_rating.movie.movie_id, "title": user_rating.movie.title, "rating": round(user_rating.rating, 4)}
 
 
 @bp.get("/<user_id>/ratings/top/<count>")
@@ -90,6 +124,7 @@ def top_ratings(user_id, count):
     min_ratings = request.args.get("min_ratings", str(current_app.config["DEFAULT_MIN_RATINGS"]))
     min_ratings = integer_arg("min_ratings", min_ratings, 0, MAX_ID)
     recommendations = engine().recommend(user_id, count, min_ratings)
+    g.model_version = recommendations.model_version
     return jsonify(
         userId=user_id,
         personalized=recommendations.personalized,
@@ -106,13 +141,19 @@ def movie_rating(user_id, movie_id):
         prediction = engine().predict(user_id, movie_id)
     except UnknownMovieError as error:
         raise NotFound(str(error)) from None
-    return jsonify(userId=user_id, personalized=prediction.personalized, **prediction_json(prediction))
+    return jsonify(
+        userId=user_id,
+        personalized=prediction.personalized,
+        modelVersion=g.model_version,
+        **prediction_json(prediction),
+    )
 
 
 @bp.get("/<user_id>/ratings")
 def user_ratings(user_id):
     user_id = user_id_arg(user_id)
-    return jsonify(userId=user_id, ratings=[user_rating_json(r) for r in engine().user_ratings(user_id)])
+    ratings = engine().user_ratings(user_id)
+    return jsonify(userId=user_id, modelVersion=g.model_version, ratings=[user_rating_json(r) for r in ratings])
 
 
 @bp.post("/<user_id>/ratings")
@@ -129,7 +170,9 @@ def add_ratings(user_id):
     except InvalidRatingError as error:
         raise rejected(labels[error.index], error.reason) from None
     log.info("user %d: %d ratings added", user_id, len(accepted))
-    return jsonify(userId=user_id, ratings=[user_rating_json(r) for r in accepted]), 201
+    if retrainer() is not None:
+        retrainer().notify()
+    return jsonify(userId=user_id, modelVersion=g.model_version, ratings=[user_rating_json(r) for r in accepted]), 201
 
 
 def rejected(label, reason):
@@ -187,4 +230,34 @@ def parse_json_ratings(body):
 
 @bp.get("/health")
 def health():
-    return jsonify(status="ok", **engine().summary())
+    """Liveness: 200 while the process is up, with the model and retraining state."""
+    ready = engine().model is not None
+    return jsonify(
+        status="ok",
+        ready=ready,
+        model=engine().summary() if ready else None,
+        training=retrainer().status() if retrainer() is not None else None,
+    )
+
+
+@bp.get("/ready")
+def ready():
+    """Readiness: 503 with Retry-After until a model is loaded."""
+    if engine().model is None:
+        raise NotFittedError("no model yet")
+    return jsonify(ready=True, modelVersion=g.model_version)
+
+
+@bp.post("/admin/retrain")
+def admin_retrain():
+    """Start a retrain now; needs ``Authorization: Bearer <ADMIN_TOKEN>``."""
+    token = current_app.config["ADMIN_TOKEN"]
+    if not token or retrainer() is None:
+        raise Forbidden("admin routes are disabled: no admin token is configured")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Unauthorized(
+            "a valid 'Authorization: Bearer <token>' header is required", www_authenticate=WWWAuthenticate("bearer")
+        )
+    retrainer().request()
+    return jsonify(status="retrain requested", training=retrainer().status()), 202

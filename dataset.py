@@ -1,11 +1,14 @@
 """Reading a MovieLens-format dataset (ratings.csv, movies.csv) with Spark."""
 
+import hashlib
 import logging
 import os
 import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -93,13 +96,28 @@ def read_ratings(spark, path):
 
 
 def latest_rating_per_pair(ratings):
-    """Keep one rating per (user, movie): a re-rating replaces the older one."""
+    """Keep one rating per (user, movie): a re-rating replaces the older one.
+
+    Logged ratings (``_seq`` > 0, in the order accepted) win over the base dataset's
+    (``_seq`` 0), which are ordered by their timestamps.
+    """
     return ratings.groupBy("userId", "movieId").agg(
-        F.max_by("rating", "timestamp").alias("rating"), F.max("timestamp").alias("timestamp")
+        F.max_by("rating", F.struct("_seq", "timestamp")).alias("rating"),
+        F.max("timestamp").alias("timestamp"),
     )
 
 
-def load_movielens(spark: SparkSession, directory) -> Dataset:
+def logged_ratings_frame(spark, logged):
+    """A Spark DataFrame of logged ratings (a pyarrow Table from the driver), numbered from 1.
+
+    The log lives on the driver's disk; shipping it from the driver means executors on
+    other machines never need to read it.
+    """
+    sequence = pa.array(np.arange(1, logged.num_rows + 1, dtype=np.int64))
+    return spark.createDataFrame(logged.append_column("_seq", sequence))
+
+
+def load_movielens(spark: SparkSession, directory, logged_ratings=None) -> Dataset:
     """Load ``ratings.csv`` and ``movies.csv`` from a MovieLens ml-latest style directory.
 
     Parameters
@@ -107,6 +125,8 @@ def load_movielens(spark: SparkSession, directory) -> Dataset:
     spark : SparkSession
     directory : str
         Any path Spark reads: local, ``hdfs://``, ``s3a://``.
+    logged_ratings : pyarrow.Table, optional
+        Ratings accepted since (``ratings_log`` columns), applied on top of the files.
 
     Returns
     -------
@@ -116,9 +136,27 @@ def load_movielens(spark: SparkSession, directory) -> Dataset:
     started = time.perf_counter()
     directory = resolve_path(directory)
     movies = read_movies(spark, join_path(directory, "movies.csv"))
-    ratings = read_ratings(spark, join_path(directory, "ratings.csv"))
+    ratings = read_ratings(spark, join_path(directory, "ratings.csv")).withColumn("_seq", F.lit(0).cast("long"))
+    if logged_ratings is not None and logged_ratings.num_rows:
+        ratings = ratings.unionByName(logged_ratings_frame(spark, logged_ratings))
     in_catalog = ratings.join(F.broadcast(movies.select("movieId")), "movieId", "left_semi")
     # One partition per core: the shuffle's default of 200 tiny tasks triples training time.
     ratings = latest_rating_per_pair(in_catalog).coalesce(spark.sparkContext.defaultParallelism)
     log.info("dataset %s read in %.1fs", directory, time.perf_counter() - started)
     return Dataset(ratings=ratings, movies=movies)
+
+
+def fingerprint(spark, directory):
+    """A digest of the dataset files' paths, sizes and modification times.
+
+    Asked of Hadoop's FileSystem, so it works for every path Spark reads.
+    """
+    directory = resolve_path(directory)
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    digest = hashlib.sha256()
+    for name in ("ratings.csv", "movies.csv"):
+        path = jvm.org.apache.hadoop.fs.Path(join_path(directory, name))
+        status = path.getFileSystem(conf).getFileStatus(path)
+        digest.update(f"{status.getPath().toString()}|{status.getLen()}|{status.getModificationTime()}\n".encode())
+    return digest.hexdigest()[:16]

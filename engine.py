@@ -4,7 +4,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
@@ -95,6 +95,11 @@ class Catalog:
         """Rows of an array of catalog movie ids."""
         return np.searchsorted(self.movie_ids, movie_ids).astype(np.int64)
 
+    def known(self, movie_ids):
+        """Which of an array of movie ids are in the catalog."""
+        rows = np.minimum(self.rows(movie_ids), len(self.movie_ids) - 1)
+        return self.movie_ids[rows] == movie_ids
+
     def movie(self, row):
         return Movie(
             movie_id=int(self.movie_ids[row]),
@@ -114,6 +119,14 @@ class UserState:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """What reads see: a model and the users folded in against it since it was trained."""
+
+    model: "TrainedModel"
+    users: dict  # user_id -> UserState
+
+
+@dataclass(frozen=True)
 class TrainedModel:
     """Everything one training produced, on the driver; replaced whole, never mutated."""
 
@@ -130,6 +143,9 @@ class TrainedModel:
     rated_values: np.ndarray
     rating_scale: tuple
     global_mean: float
+    log_position: int = 0  # ratings of the log the training data included
+    data_fingerprint: str = ""  # of the dataset files trained on
+    spark_model: object = field(default=None, compare=False, repr=False)  # the ALSModel; not saved with the arrays
 
     def user(self, user_id):
         """The trained state of ``user_id``; empty when the user had no training ratings."""
@@ -159,30 +175,46 @@ class RecommendationEngine:
         non-personalized lists and estimates.
     """
 
-    def __init__(self, rank=10, iterations=15, reg_param=0.15, seed=42, popularity_damping=10.0):
+    def __init__(self, rank=10, iterations=15, reg_param=0.15, seed=42, popularity_damping=10.0, ratings_log=None):
         self.rank = rank
         self.iterations = iterations
         self.reg_param = reg_param
         self.seed = seed
         self.popularity_damping = popularity_damping
-        self.ratings = None  # Spark DataFrame the model was trained on
-        self.movies = None
-        self.als_model = None
-        self._model = None
-        self._updated_users = {}
+        self.ratings_log = ratings_log  # where accepted ratings are made durable; None keeps them in memory
+        self.ratings = None  # Spark DataFrame of the latest training
+        self._serving = None
+        self._accepted = 0  # ratings accepted so far, the log's record count
+        self._unmodelled = {}  # user_id -> [(position, movie_ids, ratings)] accepted after the model's data
         self._write_lock = threading.Lock()
 
     def fit(self, dataset):
-        """Train ALS in Spark on ``dataset`` and copy what serving needs to the driver.
-
-        Parameters
-        ----------
-        dataset : dataset.Dataset
+        """Train on ``dataset`` and serve the result; see ``train``.
 
         Returns
         -------
         RecommendationEngine
             ``self``, fitted.
+        """
+        self.swap_model(self.train(dataset))
+        return self
+
+    def train(self, dataset, log_position=0, data_fingerprint=""):
+        """Train ALS in Spark on ``dataset`` and copy what serving needs to the driver.
+
+        Serving is not touched: safe to call from a background thread while reads go on.
+
+        Parameters
+        ----------
+        dataset : dataset.Dataset
+        log_position : int
+            How many ratings of the log ``dataset`` includes.
+        data_fingerprint : str
+            Identifies the dataset files, so a saved model can be matched to them.
+
+        Returns
+        -------
+        TrainedModel
         """
         ratings = dataset.ratings.cache()
         try:
@@ -190,14 +222,11 @@ class RecommendationEngine:
             if summary["ratings"] == 0:
                 raise RecommendationError("the dataset has no valid ratings")
             als_model = self._train_als(ratings, summary)
-            model = self._build_model(catalog, summary, als_model, ratings)
+            model = self._build_model(catalog, summary, als_model, ratings, log_position, data_fingerprint)
         finally:
             ratings.unpersist()
-        self.ratings, self.movies, self.als_model = dataset.ratings, dataset.movies, als_model
-        with self._write_lock:
-            self._model = model
-            self._updated_users = {}
-        return self
+        self.ratings = dataset.ratings
+        return model
 
     def _catalog_and_summary(self, movies, ratings):
         started = time.perf_counter()
@@ -250,7 +279,7 @@ class RecommendationEngine:
         log.info("ALS trained in %.1fs", time.perf_counter() - started)
         return als_model
 
-    def _build_model(self, catalog, summary, als_model, ratings):
+    def _build_model(self, catalog, summary, als_model, ratings, log_position, data_fingerprint):
         started = time.perf_counter()
         item_ids, item_vectors = factors_to_numpy(als_model.itemFactors, self.rank)
         item_factors = np.zeros((len(catalog.movie_ids), self.rank), np.float32)
@@ -278,7 +307,7 @@ class RecommendationEngine:
             len(factor_user_ids), len(item_ids), time.perf_counter() - started,
         )
         return TrainedModel(
-            version=trained_at.strftime("%Y%m%dT%H%M%S.%fZ"),
+            version=model_version(trained_at),
             trained_at=trained_at,
             params={"rank": self.rank, "iterations": self.iterations, "reg_param": self.reg_param, "seed": self.seed},
             catalog=catalog,
@@ -291,18 +320,28 @@ class RecommendationEngine:
             rated_values=values,
             rating_scale=(float(summary["min"]), float(summary["max"])),
             global_mean=float(summary["mean"]),
+            log_position=log_position,
+            data_fingerprint=data_fingerprint,
+            spark_model=als_model,
         )
 
     # -- reads: answered from the driver's arrays, never by a Spark job --------------------
 
-    def _fitted_model(self):
-        model = self._model
-        if model is None:
-            raise NotFittedError("the engine has no trained model; call fit() first")
-        return model
+    def _current(self):
+        serving = self._serving
+        if serving is None:
+            raise NotFittedError("the engine has no trained model yet")
+        return serving
 
-    def _user_state(self, model, user_id):
-        return self._updated_users.get(user_id) or model.user(user_id)
+    @property
+    def model(self):
+        """The TrainedModel serving reads, or None before the first one."""
+        serving = self._serving
+        return None if serving is None else serving.model
+
+    @staticmethod
+    def _user_state(serving, user_id):
+        return serving.users.get(user_id) or serving.model.user(user_id)
 
     def recommend(self, user_id, count=10, min_ratings=25):
         """Top movies for a user, best first, never one the user has rated.
@@ -325,8 +364,8 @@ class RecommendationEngine:
             raise ValueError(f"count must be at least 1, got {count}")
         if min_ratings < 0:
             raise ValueError(f"min_ratings must be at least 0, got {min_ratings}")
-        model = self._fitted_model()
-        user = self._user_state(model, user_id)
+        serving = self._current()
+        model, user = serving.model, self._user_state(serving, user_id)
         personalized = user.factors is not None
         if personalized:
             scores = model.item_factors @ user.factors
@@ -350,11 +389,11 @@ class RecommendationEngine:
         UnknownMovieError
             When ``movie_id`` is not in the catalog.
         """
-        model = self._fitted_model()
+        serving = self._current()
+        model, user = serving.model, self._user_state(serving, user_id)
         row = model.catalog.row(movie_id)
         if row < 0:
             raise UnknownMovieError(movie_id)
-        user = self._user_state(model, user_id)
         if user.factors is not None and model.has_factors[row]:
             score = float(model.item_factors[row] @ user.factors)
             return Prediction(model.catalog.movie(row), self._clip(model, score), True)
@@ -362,8 +401,8 @@ class RecommendationEngine:
 
     def user_ratings(self, user_id):
         """The user's own ratings in movie id order (empty for an unknown user)."""
-        model = self._fitted_model()
-        user = self._user_state(model, user_id)
+        serving = self._current()
+        model, user = serving.model, self._user_state(serving, user_id)
         return [UserRating(model.catalog.movie(row), float(value)) for row, value in zip(user.rows, user.ratings)]
 
     def _clip(self, model, score):
@@ -372,7 +411,7 @@ class RecommendationEngine:
 
     def summary(self):
         """What the serving model was trained on and when, as a dict."""
-        model = self._fitted_model()
+        model = self._current().model
         return {
             "modelVersion": model.version,
             "trainedAt": model.trained_at.isoformat(),
@@ -382,14 +421,17 @@ class RecommendationEngine:
             "movies": int(len(model.catalog.movie_ids)),
             "ratings": int(len(model.rated_rows)),
             "ratingScale": list(model.rating_scale),
+            "logPosition": model.log_position,
+            "acceptedRatings": self._accepted,
         }
 
     # -- writes ----------------------------------------------------------------------------
 
     def add_ratings(self, user_id, ratings):
-        """Add or replace a user's ratings and refit that user's factors at once.
+        """Add or replace a user's ratings, durably, and refit that user's factors at once.
 
-        The whole batch is validated before anything changes. The user's factor vector
+        The whole batch is validated before anything changes. With a ratings log the
+        ratings are appended and fsynced before this returns. The user's factor vector
         is re-solved against the fixed item factors with the training regularization,
         so the next read reflects the new ratings without a retrain.
 
@@ -408,35 +450,107 @@ class RecommendationEngine:
         InvalidRatingError
             For the first invalid rating; nothing is applied.
         """
-        model = self._fitted_model()
-        rows, values = self._validated(model, ratings)
+        self._current()
         with self._write_lock:
-            model = self._model
-            user = self._user_state(model, user_id)
-            merged_rows, merged_values = merge_ratings(user.rows, user.ratings, rows, values)
-            factors = solve_user_factors(
-                model.item_factors, model.has_factors, merged_rows, merged_values, self.reg_param
-            )
-            self._updated_users[user_id] = UserState(merged_rows, merged_values, factors)
-        return [UserRating(model.catalog.movie(row), float(value)) for row, value in zip(rows, values)]
+            serving = self._serving
+            movie_ids, values = self._validated(serving.model, ratings)
+            if self.ratings_log is not None:
+                self.ratings_log.append(user_id, ratings, int(time.time()))
+            self._accepted += len(movie_ids)
+            self._unmodelled.setdefault(user_id, []).append((self._accepted, movie_ids, values))
+            state = self._user_state(serving, user_id)
+            serving.users[user_id] = fold_in(serving.model, state.rows, state.ratings, movie_ids, values)
+        catalog = serving.model.catalog
+        return [UserRating(catalog.movie(catalog.row(m)), float(v)) for m, v in zip(movie_ids, values)]
 
-    def _validated(self, model, ratings):
+    def replay(self, logged, covered):
+        """Take the ratings log's records as accepted, those after ``covered`` as unmodelled.
+
+        Called at start-up, before ``swap_model``, so the served model gets the logged
+        ratings its training data did not include.
+
+        Parameters
+        ----------
+        logged : pyarrow.Table
+            The log's records (``ratings_log.RatingsLog.open``).
+        covered : int
+            How many of them the model to be served was trained on.
+        """
+        users = logged.column("userId").to_numpy().astype(np.int64)[covered:]
+        movies = logged.column("movieId").to_numpy().astype(np.int64)[covered:]
+        values = logged.column("rating").to_numpy().astype(np.float32)[covered:]
+        order = np.argsort(users, kind="stable")  # by user, in log order within each
+        starts = np.flatnonzero(np.r_[True, users[order][1:] != users[order][:-1]]) if len(users) else []
+        unmodelled = {}
+        for begin, end in zip(starts, [*starts[1:], len(order)]):
+            mine = order[begin:end]
+            # the last rating of each movie wins, as it did when it was accepted
+            last = len(mine) - 1 - np.unique(movies[mine][::-1], return_index=True)[1]
+            unmodelled[int(users[mine[0]])] = [(covered + int(mine[-1]) + 1, movies[mine][last], values[mine][last])]
+        with self._write_lock:
+            self._accepted = logged.num_rows
+            self._unmodelled = unmodelled
+        log.info("%d logged ratings of %d users replayed on top of the model", len(users), len(unmodelled))
+
+    def accepted_position(self):
+        """(ratings accepted, log bytes holding them): what a retrain started now covers."""
+        with self._write_lock:
+            return self._accepted, None if self.ratings_log is None else self.ratings_log.size
+
+    def unmodelled_count(self):
+        """Ratings accepted that the serving model was not trained on."""
+        model = self.model
+        return self._accepted - (model.log_position if model is not None else 0)
+
+    def swap_model(self, model):
+        """Serve ``model`` from now on, with ratings accepted after its data folded in again.
+
+        Raises
+        ------
+        ValueError
+            If ``model`` is not newer than the one serving: versions never go backwards.
+        """
+        with self._write_lock:
+            current = self._serving
+            if current is not None and model.version <= current.model.version:
+                raise ValueError(f"model {model.version} is not newer than {current.model.version}")
+            users = {}
+            for user_id, entries in list(self._unmodelled.items()):
+                entries = [entry for entry in entries if entry[0] > model.log_position]
+                if not entries:
+                    del self._unmodelled[user_id]
+                    continue
+                self._unmodelled[user_id] = entries
+                state = model.user(user_id)
+                for _, movie_ids, values in entries:
+                    known = model.catalog.known(movie_ids)
+                    state = fold_in(model, state.rows, state.ratings, movie_ids[known], values[known])
+                users[user_id] = state
+            self._serving = Serving(model, users)
+        log.info("serving model %s (%d users folded in again)", model.version, len(users))
+
+    @staticmethod
+    def _validated(model, ratings):
+        """The batch as (movie_ids, ratings) arrays, or InvalidRatingError for its first bad rating."""
         if len(ratings) == 0:
             raise InvalidRatingError(0, "no ratings given")
         low, high = model.rating_scale
-        rows, seen = [], {}
+        seen = set()
         for index, (movie_id, rating) in enumerate(ratings):
-            row = model.catalog.row(movie_id)
-            if row < 0:
+            if model.catalog.row(movie_id) < 0:
                 raise InvalidRatingError(index, f"movie {movie_id} is not in the catalog")
             if not (math.isfinite(rating) and low <= rating <= high):
                 raise InvalidRatingError(index, f"rating {rating:g} is outside the scale {low:g} to {high:g}")
             if movie_id in seen:
                 raise InvalidRatingError(index, f"movie {movie_id} is rated twice in this batch")
-            seen[movie_id] = index
-            rows.append(row)
-        values = np.array([rating for _, rating in ratings], np.float32)
-        return np.array(rows, np.int64), values
+            seen.add(movie_id)
+        movie_ids = np.array([movie_id for movie_id, _ in ratings], np.int64)
+        return movie_ids, np.array([rating for _, rating in ratings], np.float32)
+
+
+def model_version(trained_at):
+    """A model's version: its UTC training time, so versions sort as they were trained."""
+    return trained_at.strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def parse_genres(genres):
@@ -469,6 +583,15 @@ def merge_ratings(rows, values, new_rows, new_values):
     merged_values = np.concatenate([values[keep], new_values])
     order = np.argsort(merged_rows, kind="stable")
     return merged_rows[order], merged_values[order]
+
+
+def fold_in(model, rows, values, new_movie_ids, new_values):
+    """A user's state after adding ratings: merged ratings and re-solved factors."""
+    merged_rows, merged_values = merge_ratings(rows, values, model.catalog.rows(new_movie_ids), new_values)
+    factors = solve_user_factors(
+        model.item_factors, model.has_factors, merged_rows, merged_values, model.params["reg_param"]
+    )
+    return UserState(merged_rows, merged_values, factors)
 
 
 def solve_user_factors(item_factors, has_factors, rows, values, reg_param):

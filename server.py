@@ -1,4 +1,4 @@
-"""Entry point: ``spark-submit server.py [options]`` trains the engine and serves the API."""
+"""Entry point: ``spark-submit server.py [options]`` loads or trains a model and serves the API."""
 
 import argparse
 import logging
@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 
 import cherrypy
 from cherrypy.process.plugins import Monitor
@@ -13,12 +14,17 @@ from paste.translogger import TransLogger
 from pyspark.sql import SparkSession
 
 from app import create_app
-from dataset import load_movielens
+from dataset import fingerprint, load_movielens
 from engine import RecommendationEngine
+from model_store import ModelStore
+from ratings_log import RatingsLog
+from retraining import Retrainer
 
 log = logging.getLogger("server")
 
-DEFAULT_DATASET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ml-latest-small")
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_DATASET = os.path.join(HERE, "data", "ml-latest-small")
+DEFAULT_STATE_DIR = os.path.join(HERE, "state")
 
 
 def parse_args(argv):
@@ -36,6 +42,20 @@ def parse_args(argv):
         "(default: a temporary local directory)",
     )
     parser.add_argument("--threads", type=int, default=16, help="HTTP worker threads")
+    parser.add_argument(
+        "--state-dir", default=DEFAULT_STATE_DIR, help="local directory of the ratings log and saved models"
+    )
+    parser.add_argument("--retrain", action="store_true", help="train at start-up even if a saved model matches")
+    parser.add_argument("--retrain-after-ratings", type=int, default=1000, help="retrain after this many new ratings")
+    parser.add_argument(
+        "--retrain-after-seconds", type=float, default=300.0, help="retrain this long after the first new rating"
+    )
+    parser.add_argument("--keep-models", type=int, default=3, help="saved model versions to keep")
+    parser.add_argument(
+        "--admin-token-file",
+        help="file holding the bearer token of POST /admin/retrain (or set RECOMMENDER_ADMIN_TOKEN); "
+        "without one the admin routes are disabled",
+    )
     return parser.parse_args(argv)
 
 
@@ -69,8 +89,8 @@ def exit_when_parent_dies():
     Monitor(cherrypy.engine, check_parent, frequency=1, name="parent-watch").subscribe()
 
 
-def serve(app, host, port, threads, launched_by_spark_submit=False):
-    """Serve the WSGI app with CherryPy until SIGTERM or Ctrl-C."""
+def start_http(app, host, port, threads, launched_by_spark_submit=False):
+    """Serve the WSGI app with CherryPy in its threads; SIGTERM or Ctrl-C stops it."""
     cherrypy.tree.graft(TransLogger(app, setup_console_handler=False), "/")
     cherrypy.config.update({
         "environment": "production",  # no autoreload, no tracebacks
@@ -86,8 +106,75 @@ def serve(app, host, port, threads, launched_by_spark_submit=False):
     if launched_by_spark_submit:
         exit_when_parent_dies()
     cherrypy.engine.start()
-    log.info("serving on http://%s:%d", host, port)
-    cherrypy.engine.block()
+    log.info("listening on http://%s:%d", host, port)
+
+
+def admin_token(args):
+    if args.admin_token_file:
+        with open(args.admin_token_file, encoding="utf-8") as token_file:
+            return token_file.read().strip() or None
+    return os.environ.get("RECOMMENDER_ADMIN_TOKEN") or None
+
+
+class Service:
+    """The wiring: the dataset, the ratings log, the engine, saved models and retraining."""
+
+    def __init__(self, spark, args):
+        self.spark = spark
+        self.args = args
+        self.ratings_log = RatingsLog(os.path.join(args.state_dir, "ratings-log.csv"))
+        self.engine = RecommendationEngine(
+            rank=args.rank, iterations=args.iterations, reg_param=args.reg_param, seed=args.seed,
+            ratings_log=self.ratings_log,
+        )
+        self.store = ModelStore(os.path.join(args.state_dir, "models"), keep=args.keep_models)
+        self.retrainer = Retrainer(
+            self.engine, self.train_and_save,
+            min_new_ratings=args.retrain_after_ratings, max_delay=args.retrain_after_seconds,
+        )
+        self.failed = False
+
+    def train_and_save(self):
+        """Train on the dataset files plus every logged rating accepted so far, and save."""
+        position, log_size = self.engine.accepted_position()
+        data_fingerprint = fingerprint(self.spark, self.args.dataset)
+        dataset = load_movielens(self.spark, self.args.dataset, self.ratings_log.read(log_size))
+        model = self.engine.train(dataset, log_position=position, data_fingerprint=data_fingerprint)
+        self.store.save(model)
+        return model
+
+    def load_or_train(self):
+        """Serve the newest saved model matching the data, or train one; then retrain in the background."""
+        try:
+            logged = self.ratings_log.open()
+            saved = None
+            if not self.args.retrain:
+                saved = self.store.load_matching(fingerprint(self.spark, self.args.dataset), logged.num_rows)
+            self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
+            self.engine.swap_model(saved or self.train_and_save())
+            self.retrainer.start()
+            log.info("ready: model %s", self.engine.model.version)
+        except Exception:
+            log.exception("no model could be loaded or trained; stopping")
+            self.failed = True
+            cherrypy.engine.exit()
+
+    def close(self):
+        self.retrainer.stop(timeout=10)
+        self.ratings_log.close()
+
+
+def serve(spark, args, launched_by_spark_submit):
+    """Listen at once (``/health`` and ``/ready`` answer), then load or train the model."""
+    service = Service(spark, args)
+    app = create_app(service.engine, {"ADMIN_TOKEN": admin_token(args)}, service.retrainer)
+    try:
+        start_http(app, args.host, args.port, args.threads, launched_by_spark_submit)
+        threading.Thread(target=service.load_or_train, name="model-loader", daemon=True).start()
+        cherrypy.engine.block()
+    finally:
+        service.close()
+    return 1 if service.failed else 0
 
 
 def stop_spark(spark):
@@ -98,12 +185,6 @@ def stop_spark(spark):
         log.warning("Spark did not stop cleanly: %s", error)
 
 
-def train_engine(spark, args):
-    dataset = load_movielens(spark, args.dataset)
-    engine = RecommendationEngine(rank=args.rank, iterations=args.iterations, reg_param=args.reg_param, seed=args.seed)
-    return engine.fit(dataset)
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -112,11 +193,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as scratch:
         spark = build_spark(args.checkpoint_dir or scratch)
         try:
-            engine = train_engine(spark, args)
-            serve(create_app(engine), args.host, args.port, args.threads, launched_by_spark_submit)
+            return serve(spark, args, launched_by_spark_submit)
         finally:
             stop_spark(spark)
-    return 0
 
 
 if __name__ == "__main__":

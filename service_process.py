@@ -44,17 +44,19 @@ class ServiceProcess:
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
-    def wait_until_up(self, timeout=180):
-        """Wait for ``/health`` to answer and return its JSON body."""
+    def wait_until_up(self, timeout=300):
+        """Wait for ``/ready`` to say 200 and return the JSON body of ``/health``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise ServiceFailed(f"the service exited with {self.process.returncode}:\n{self.log()}")
             try:
-                return requests.get(self.url + "/health", timeout=2).json()
+                if requests.get(self.url + "/ready", timeout=2).status_code == 200:
+                    return requests.get(self.url + "/health", timeout=2).json()
             except requests.ConnectionError:
-                time.sleep(0.5)
-        raise ServiceFailed(f"the service was not up after {timeout}s:\n{self.log()}")
+                pass
+            time.sleep(0.25)
+        raise ServiceFailed(f"the service was not ready after {timeout}s:\n{self.log()}")
 
     def driver_pid(self):
         """The Python driver: spark-submit's JVM runs server.py as its child."""
@@ -63,7 +65,7 @@ class ServiceProcess:
 
     def log(self, tail=5000):
         with open(self.log_path, encoding="utf-8", errors="replace") as log:
-            return log.read()[-tail:]
+            return log.read()[-tail:] if tail else log.read()
 
     def stop(self):
         """Kill the service if it is still running (tests stop it gracefully themselves)."""

@@ -2,6 +2,8 @@ import pytest
 
 from app import create_app
 from conftest import skipped_movie, tiny_ratings
+from engine import RecommendationEngine
+from retraining import Retrainer
 
 FORM = "application/x-www-form-urlencoded"  # what curl --data-binary labels a file
 
@@ -85,7 +87,8 @@ def test_own_ratings(client):
     expected = sorted((m, r) for u, m, r in tiny_ratings() if u == 1)
     assert [(r["movieId"], r["rating"]) for r in body["ratings"]] == expected
     assert all(r["title"] for r in body["ratings"])
-    assert client.get("/777777/ratings").get_json() == {"userId": 777777, "ratings": []}
+    empty = client.get("/777777/ratings").get_json()
+    assert (empty["userId"], empty["ratings"]) == (777777, [])
 
 
 def test_curl_style_post_is_applied_and_read_back(client, new_user_id):
@@ -166,18 +169,58 @@ def test_unknown_route_is_json_404(client):
 
 def test_health(client, tiny_engine):
     body = client.get("/health").get_json()
-    assert body["status"] == "ok" and body["rank"] == 4
-    assert (body["users"], body["movies"], body["ratings"]) == (20, 13, len(tiny_ratings()))
-    assert body["modelVersion"] == tiny_engine.summary()["modelVersion"] and body["trainedAt"]
+    assert body["status"] == "ok" and body["ready"] is True and body["model"]["rank"] == 4
+    model = body["model"]
+    assert (model["users"], model["movies"], model["ratings"]) == (20, 13, len(tiny_ratings()))
+    assert model["modelVersion"] == tiny_engine.summary()["modelVersion"] and model["trainedAt"]
+
+
+def test_every_response_carries_the_model_version(client, tiny_engine):
+    version = tiny_engine.model.version
+    for response in (client.get("/1/ratings/top/3"), client.get("/1/ratings/2"), client.get("/1/ratings")):
+        assert response.headers["X-Model-Version"] == version
+        assert response.get_json()["modelVersion"] == version
+    assert client.get("/1/ratings/424242").headers["X-Model-Version"] == version
+
+
+def test_before_a_model_is_loaded_health_is_200_and_the_rest_503():
+    client = create_app(RecommendationEngine()).test_client()
+    health = client.get("/health")
+    assert health.status_code == 200 and health.get_json()["ready"] is False
+    for response in (client.get("/ready"), client.get("/1/ratings/top/10"), post_lines(client, 1, "1,5\n")):
+        assert_error(response, 503, "still loading")
+        assert response.headers["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize(
+    "token, header, status",
+    [
+        (None, "Bearer anything", 403),
+        ("s3cret", None, 401),
+        ("s3cret", "Bearer wrong", 401),
+        ("s3cret", "Basic s3cret", 401),
+        ("s3cret", "Bearer s3cret", 202),
+    ],
+)
+def test_admin_retrain_needs_the_configured_bearer_token(tiny_engine, token, header, status):
+    retrainer = Retrainer(tiny_engine, train=lambda: None)  # not started: only the request is recorded
+    client = create_app(tiny_engine, {"ADMIN_TOKEN": token}, retrainer).test_client()
+    response = client.post("/admin/retrain", headers={"Authorization": header} if header else {})
+    assert response.status_code == status and response.mimetype == "application/json"
+    assert retrainer._requested is (status == 202)
+    if status == 401:
+        assert response.headers["WWW-Authenticate"] == "Bearer"
 
 
 class BrokenEngine:
-    def summary(self):
+    model = None
+
+    def user_ratings(self, user_id):
         raise RuntimeError("secret internal detail")
 
 
 def test_an_unexpected_error_is_a_json_500_without_internals():
-    response = create_app(BrokenEngine()).test_client().get("/health")
+    response = create_app(BrokenEngine()).test_client().get("/1/ratings")
     message = assert_error(response, 500)
     assert message == "internal server error"
     assert b"secret" not in response.data and b"Traceback" not in response.data

@@ -1,8 +1,19 @@
+from dataclasses import replace
+from datetime import timedelta
+
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from conftest import ACTION, ACTION_FANS, ROMANCE, ROMANCE_FANS, UNRATED_MOVIE, skipped_movie, tiny_ratings
-from engine import InvalidRatingError, NotFittedError, RecommendationEngine, UnknownMovieError, solve_user_factors
+from engine import (
+    InvalidRatingError,
+    NotFittedError,
+    RecommendationEngine,
+    UnknownMovieError,
+    model_version,
+    solve_user_factors,
+)
 
 
 def movie_ids(recommendations):
@@ -58,7 +69,7 @@ def test_unknown_user_gets_popular_movies_by_damped_mean(tiny_engine):
 
 def test_folding_in_a_training_user_reproduces_sparks_factors(tiny_engine):
     """Spark's last ALS half-step solves each user against the final item factors."""
-    model = tiny_engine._model
+    model = tiny_engine.model
     for user in (1, 15):
         state = model.user(user)
         refit = solve_user_factors(model.item_factors, model.has_factors, state.rows, state.ratings, 0.05)
@@ -121,3 +132,44 @@ def test_summary_counts_what_was_trained(tiny_engine):
     summary = tiny_engine.summary()
     assert (summary["users"], summary["movies"], summary["ratings"]) == (20, 13, len(tiny_ratings()))
     assert summary["rank"] == 4
+
+
+def later_version(model, **changes):
+    """The same factors as a newer model (a stand-in for a retrain's result)."""
+    trained_at = model.trained_at + timedelta(seconds=1)
+    return replace(model, version=model_version(trained_at), trained_at=trained_at, **changes)
+
+
+def test_a_swap_folds_in_again_only_ratings_the_new_model_lacks(tiny_engine, new_user_id):
+    engine = RecommendationEngine()
+    engine.swap_model(tiny_engine.model)
+    engine.add_ratings(new_user_id, [(1, 5.0), (2, 5.0)])  # accepted ratings 1-2
+    engine.add_ratings(new_user_id, [(8, 1.0)])  # accepted rating 3
+    # A model trained on the first two accepted ratings (here: factors that never saw them).
+    engine.swap_model(later_version(tiny_engine.model, log_position=2))
+    assert [(r.movie.movie_id, r.rating) for r in engine.user_ratings(new_user_id)] == [(8, 1.0)]
+    assert engine.recommend(new_user_id, 3, 0).personalized
+    assert engine.unmodelled_count() == 1
+
+
+def test_model_versions_never_go_backwards(tiny_engine):
+    engine = RecommendationEngine()
+    engine.swap_model(later_version(tiny_engine.model))
+    with pytest.raises(ValueError, match="not newer"):
+        engine.swap_model(tiny_engine.model)
+    assert engine.model.version == later_version(tiny_engine.model).version
+
+
+def test_replay_applies_logged_ratings_after_the_covered_ones(tiny_engine, new_user_id):
+    logged = pa.table({
+        "userId": pa.array([new_user_id, new_user_id, new_user_id, new_user_id], pa.int32()),
+        "movieId": pa.array([1, 2, 3, 2], pa.int32()),
+        "rating": [5.0, 4.0, 2.0, 1.5],
+        "timestamp": pa.array([1, 2, 3, 4], pa.int64()),
+    })
+    engine = RecommendationEngine()
+    engine.replay(logged, covered=1)
+    engine.swap_model(tiny_engine.model)
+    # The first record is in the model's data; movie 2's later rating replaced its earlier one.
+    assert [(r.movie.movie_id, r.rating) for r in engine.user_ratings(new_user_id)] == [(2, 1.5), (3, 2.0)]
+    assert engine.summary()["acceptedRatings"] == 4 and engine.unmodelled_count() == 4

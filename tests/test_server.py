@@ -16,7 +16,8 @@ from service_process import ServiceProcess
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The service on the bundled dataset with its default settings; the last test stops it."""
-    running = ServiceProcess(tmp_path_factory.mktemp("server") / "server.log")
+    scratch = tmp_path_factory.mktemp("server")
+    running = ServiceProcess(scratch / "server.log", "--state-dir", str(scratch / "state"))
     running.wait_until_up()
     yield running
     running.stop()
@@ -24,8 +25,9 @@ def server(tmp_path_factory):
 
 def test_health_reports_the_bundled_dataset(server):
     health = requests.get(server.url + "/health").json()
-    assert (health["users"], health["movies"], health["ratings"]) == (610, 9742, 100836)
-    assert health["rank"] == 10
+    model = health["model"]
+    assert (model["users"], model["movies"], model["ratings"]) == (610, 9742, 100836)
+    assert model["rank"] == 10 and health["ready"] is True
 
 
 def test_top_ten_and_one_movie(server):
@@ -80,7 +82,9 @@ def test_sigterm_to_the_driver_stops_http_and_spark_cleanly(server):
 
 def test_sigterm_to_spark_submit_does_not_leave_the_driver_serving(tmp_path):
     dataset = write_tiny_dataset(tmp_path / "tiny")
-    server = ServiceProcess(tmp_path / "server.log", "--dataset", str(dataset), "--rank", "4")
+    server = ServiceProcess(
+        tmp_path / "server.log", "--dataset", str(dataset), "--rank", "4", "--state-dir", str(tmp_path / "state")
+    )
     try:
         server.wait_until_up()
         driver = server.driver_pid()

@@ -1,0 +1,56 @@
+import os
+
+import numpy as np
+import pytest
+
+from model_store import ModelStore
+
+
+def assert_same_model(loaded, saved):
+    for name in ("item_factors", "has_factors", "user_ids", "user_factors", "rated_rows", "rated_values"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(saved, name))
+    assert loaded.catalog.titles == saved.catalog.titles and loaded.catalog.genres == saved.catalog.genres
+    np.testing.assert_array_equal(loaded.catalog.damped_mean, saved.catalog.damped_mean)
+    assert (loaded.version, loaded.trained_at, loaded.params) == (saved.version, saved.trained_at, saved.params)
+    assert (loaded.rating_scale, loaded.log_position) == (saved.rating_scale, saved.log_position)
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_engine, tmp_path_factory):
+    store = ModelStore(tmp_path_factory.mktemp("models"))
+    folder = store.save(tiny_engine.model)
+    return store, folder
+
+
+def test_a_saved_model_loads_back_equal_with_its_spark_model(saved, tiny_engine):
+    store, folder = saved
+    assert store.versions() == [tiny_engine.model.version]
+    assert_same_model(store.load(tiny_engine.model.version), tiny_engine.model)
+    assert os.path.isdir(os.path.join(folder, "als", "userFactors"))
+
+
+def test_only_a_model_matching_the_data_and_log_is_loaded(saved, tiny_engine):
+    store, _ = saved
+    model = tiny_engine.model
+    assert store.load_matching(model.data_fingerprint, log_records=0).version == model.version
+    assert store.load_matching("other-files", log_records=0) is None
+
+
+def test_a_half_written_version_is_never_loaded(saved, tiny_engine):
+    store, _ = saved
+    partial = os.path.join(store.directory, ".partial-29990101T000000.000000Z")
+    os.makedirs(partial)
+    missing_meta = os.path.join(store.directory, "29990101T000000.000000Z")
+    os.makedirs(missing_meta)
+    np.savez(os.path.join(missing_meta, "arrays.npz"), x=np.zeros(1))
+    assert store.versions() == [tiny_engine.model.version]
+    assert store.load_matching(tiny_engine.model.data_fingerprint, 0).version == tiny_engine.model.version
+
+
+def test_only_the_newest_versions_are_kept(tiny_engine, tmp_path):
+    from dataclasses import replace
+
+    store = ModelStore(tmp_path, keep=2)
+    for version in ("20260101T000000.000001Z", "20260101T000000.000002Z", "20260101T000000.000003Z"):
+        store.save(replace(tiny_engine.model, version=version, spark_model=None))
+    assert store.versions() == ["20260101T000000.000003Z", "20260101T000000.000002Z"]
