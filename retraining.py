@@ -104,7 +104,7 @@ class Retrainer:
             self.engine.swap_model(model)
         except Exception as error:  # any failure leaves the old model serving
             self.failures += 1
-            self.last_error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:500]
+            self.last_error = describe(error)
             wait = min(self.backoff[0] * 2 ** (self.failures - 1), self.backoff[1])
             self._retry_at = time.monotonic() + wait
             log.exception("retrain failed (%d in a row); retrying in %.0fs", self.failures, wait)
@@ -116,3 +116,10 @@ class Retrainer:
             log.info("retrained: model %s in %.1fs", model.version, time.monotonic() - started)
         finally:
             self.running = False
+
+
+def describe(error):
+    """One line saying what went wrong; for a JVM error, the Java exception's own message."""
+    java_exception = getattr(error, "java_exception", None)  # py4j's Py4JJavaError
+    text = str(java_exception.toString()) if java_exception is not None else f"{type(error).__name__}: {error}"
+    return text.strip().splitlines()[0][:500] if text.strip() else type(error).__name__

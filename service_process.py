@@ -59,9 +59,20 @@ class ServiceProcess:
         raise ServiceFailed(f"the service was not ready after {timeout}s:\n{self.log()}")
 
     def driver_pid(self):
-        """The Python driver: spark-submit's JVM runs server.py as its child."""
+        """The Python driver: the child of spark-submit's JVM that runs server.py.
+
+        The JVM has other, short-lived children (Hadoop runs shell commands), so the
+        child is picked by its command line.
+        """
         children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
-        return int(children.split()[0])
+        for pid in children.split():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if b"server.py" in cmdline.read():
+                        return int(pid)
+            except FileNotFoundError:
+                continue
+        raise ServiceFailed(f"no server.py child of spark-submit (pid {self.process.pid})")
 
     def log(self, tail=5000):
         with open(self.log_path, encoding="utf-8", errors="replace") as log:
