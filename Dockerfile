@@ -9,11 +9,12 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
-COPY app.py dataset.py engine.py server.py ./
+COPY app.py dataset.py engine.py model_store.py ratings_log.py retraining.py server.py ./
 COPY data/ data/
 
-RUN useradd --create-home --uid 10001 recommender
+RUN useradd --create-home --uid 10001 recommender && mkdir state && chown recommender state
 USER recommender
+VOLUME ["/app/state"]
 
 ENV PYSPARK_PYTHON=python3
 EXPOSE 5432

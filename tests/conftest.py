@@ -1,5 +1,6 @@
 import itertools
 import os
+import time
 
 import pytest
 from pyspark.sql import SparkSession
@@ -61,6 +62,16 @@ def write_tiny_dataset(directory, extra_rating_lines=""):
     lines += [f"{u},{m},{r},{1000 + i}" for i, (u, m, r) in enumerate(tiny_ratings())]
     (directory / "ratings.csv").write_text("\n".join(lines) + "\n" + extra_rating_lines, encoding="utf-8")
     return directory
+
+
+def wait_for(condition, timeout=240, interval=0.1):
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s")
 
 
 @pytest.fixture(scope="session")

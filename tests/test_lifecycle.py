@@ -11,7 +11,7 @@ from itertools import count
 import pytest
 import requests
 
-from conftest import write_tiny_dataset
+from conftest import wait_for, write_tiny_dataset
 from service_process import ServiceProcess
 
 ADMIN_TOKEN = "test-admin-token"
@@ -110,13 +110,6 @@ def training(server):
     return requests.get(server.url + "/health").json()["training"]
 
 
-def wait_for(condition, timeout=240):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail("condition not met in time")
 
 
 def test_a_failed_retrain_keeps_the_old_model_serving_and_health_says_why(retraining_server):

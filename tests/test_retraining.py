@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from conftest import wait_for
 from engine import RecommendationEngine, model_version
 from retraining import Retrainer
 
@@ -23,13 +24,6 @@ class Trainings:
         return replace(self.base, version=model_version(trained_at), trained_at=trained_at, log_position=position)
 
 
-def wait_for(condition, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail("condition not met in time")
 
 
 @pytest.fixture
