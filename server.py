@@ -14,11 +14,7 @@ from paste.translogger import TransLogger
 from pyspark.sql import SparkSession
 
 from app import create_app
-from dataset import fingerprint, load_movielens
-from engine import RecommendationEngine
-from model_store import ModelStore
-from ratings_log import RatingsLog
-from retraining import Retrainer
+from service import Service
 
 log = logging.getLogger("server")
 
@@ -116,57 +112,9 @@ def admin_token(args):
     return os.environ.get("RECOMMENDER_ADMIN_TOKEN") or None
 
 
-class Service:
-    """The wiring: the dataset, the ratings log, the engine, saved models and retraining."""
-
-    def __init__(self, spark, args):
-        self.spark = spark
-        self.args = args
-        self.ratings_log = RatingsLog(os.path.join(args.state_dir, "ratings-log.csv"))
-        self.engine = RecommendationEngine(
-            rank=args.rank, iterations=args.iterations, reg_param=args.reg_param, seed=args.seed,
-            ratings_log=self.ratings_log,
-        )
-        self.store = ModelStore(os.path.join(args.state_dir, "models"), keep=args.keep_models)
-        self.retrainer = Retrainer(
-            self.engine, self.train_and_save,
-            min_new_ratings=args.retrain_after_ratings, max_delay=args.retrain_after_seconds,
-        )
-        self.failed = False
-
-    def train_and_save(self):
-        """Train on the dataset files plus every logged rating accepted so far, and save."""
-        position, log_size = self.engine.accepted_position()
-        data_fingerprint = fingerprint(self.spark, self.args.dataset)
-        dataset = load_movielens(self.spark, self.args.dataset, self.ratings_log.read(log_size))
-        model = self.engine.train(dataset, log_position=position, data_fingerprint=data_fingerprint)
-        self.store.save(model)
-        return model
-
-    def load_or_train(self):
-        """Serve the newest saved model matching the data, or train one; then retrain in the background."""
-        try:
-            logged = self.ratings_log.open()
-            saved = None
-            if not self.args.retrain:
-                saved = self.store.load_matching(fingerprint(self.spark, self.args.dataset), logged.num_rows)
-            self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
-            self.engine.swap_model(saved or self.train_and_save())
-            self.retrainer.start()
-            log.info("ready: model %s", self.engine.model.version)
-        except Exception:
-            log.exception("no model could be loaded or trained; stopping")
-            self.failed = True
-            cherrypy.engine.exit()
-
-    def close(self):
-        self.retrainer.stop(timeout=10)
-        self.ratings_log.close()
-
-
 def serve(spark, args, launched_by_spark_submit):
     """Listen at once (``/health`` and ``/ready`` answer), then load or train the model."""
-    service = Service(spark, args)
+    service = Service(spark, args, on_failure=cherrypy.engine.exit)
     app = create_app(service.engine, {"ADMIN_TOKEN": admin_token(args)}, service.retrainer)
     try:
         start_http(app, args.host, args.port, args.threads, launched_by_spark_submit)

@@ -1,0 +1,65 @@
+"""The service's moving parts and their lifecycle: start-up, retrain-and-save, shutdown."""
+
+import logging
+import os
+
+from dataset import fingerprint, load_movielens
+from engine import RecommendationEngine
+from model_store import ModelStore
+from ratings_log import RatingsLog
+from retraining import Retrainer
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """The dataset, the ratings log, the engine, saved models and retraining, wired together.
+
+    ``args`` are server.py's options; ``on_failure`` is called when no model could be
+    loaded or trained at start-up, after which the service cannot serve.
+    """
+
+    def __init__(self, spark, args, on_failure):
+        self.spark = spark
+        self.args = args
+        self.on_failure = on_failure
+        self.ratings_log = RatingsLog(os.path.join(args.state_dir, "ratings-log.csv"))
+        self.engine = RecommendationEngine(
+            rank=args.rank, iterations=args.iterations, reg_param=args.reg_param, seed=args.seed,
+            ratings_log=self.ratings_log,
+        )
+        self.store = ModelStore(os.path.join(args.state_dir, "models"), keep=args.keep_models)
+        self.retrainer = Retrainer(
+            self.engine, self.train_and_save,
+            min_new_ratings=args.retrain_after_ratings, max_delay=args.retrain_after_seconds,
+        )
+        self.failed = False
+
+    def train_and_save(self):
+        """Train on the dataset files plus every logged rating accepted so far, and save."""
+        position, log_size = self.engine.accepted_position()
+        data_fingerprint = fingerprint(self.spark, self.args.dataset)
+        dataset = load_movielens(self.spark, self.args.dataset, self.ratings_log.read(log_size))
+        model = self.engine.train(dataset, log_position=position, data_fingerprint=data_fingerprint)
+        self.store.save(model)
+        return model
+
+    def load_or_train(self):
+        """Serve the newest saved model matching the data, or train one; then retrain in the background."""
+        try:
+            logged = self.ratings_log.open()
+            saved = None
+            if not self.args.retrain:
+                saved = self.store.load_matching(fingerprint(self.spark, self.args.dataset), logged.num_rows)
+            self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
+            self.engine.swap_model(saved or self.train_and_save())
+            self.retrainer.start()
+            log.info("ready: model %s", self.engine.model.version)
+        except Exception:
+            log.exception("no model could be loaded or trained; stopping")
+            self.failed = True
+            self.on_failure()
+
+    def close(self):
+        self.retrainer.stop(timeout=10)
+        self.ratings_log.close()
