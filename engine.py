@@ -431,7 +431,8 @@ class RecommendationEngine:
         """Add or replace a user's ratings, durably, and refit that user's factors at once.
 
         The whole batch is validated before anything changes. With a ratings log the
-        ratings are appended and fsynced before this returns. The user's factor vector
+        ratings are appended, and fsynced before this returns: a caller acknowledges
+        them only after that. The user's factor vector
         is re-solved against the fixed item factors with the training regularization,
         so the next read reflects the new ratings without a retrain.
 
@@ -451,15 +452,17 @@ class RecommendationEngine:
             For the first invalid rating; nothing is applied.
         """
         self._current()
-        with self._write_lock:
+        with self._write_lock:  # the log's order is the order ratings are applied in
             serving = self._serving
             movie_ids, values = self._validated(serving.model, ratings)
             if self.ratings_log is not None:
-                self.ratings_log.append(user_id, ratings, int(time.time()))
+                log_size = self.ratings_log.write(user_id, ratings, int(time.time()))
             self._accepted += len(movie_ids)
             self._unmodelled.setdefault(user_id, []).append((self._accepted, movie_ids, values))
             state = self._user_state(serving, user_id)
             serving.users[user_id] = fold_in(serving.model, state.rows, state.ratings, movie_ids, values)
+        if self.ratings_log is not None:
+            self.ratings_log.sync(log_size)  # outside the lock, so concurrent writers share an fsync
         catalog = serving.model.catalog
         return [UserRating(catalog.movie(catalog.row(m)), float(v)) for m, v in zip(movie_ids, values)]
 

@@ -1,3 +1,5 @@
+import threading
+
 from ratings_log import HEADER, RatingsLog
 
 
@@ -8,8 +10,9 @@ def rows(table):
 def test_appended_ratings_are_read_back_in_order(tmp_path):
     ratings_log = RatingsLog(tmp_path / "state" / "ratings-log.csv")
     assert ratings_log.open().num_rows == 0
-    assert ratings_log.append(7, [(1, 4.5), (2, 3.0)], 1000) == 2
-    assert ratings_log.append(8, [(1, 0.5)], 1001) == 3
+    ratings_log.append(7, [(1, 4.5), (2, 3.0)], 1000)
+    ratings_log.append(8, [(1, 0.5)], 1001)
+    assert ratings_log.records == 3
     ratings_log.close()
     assert (tmp_path / "state" / "ratings-log.csv").read_bytes().startswith(HEADER)
     reopened = RatingsLog(tmp_path / "state" / "ratings-log.csv")
@@ -45,3 +48,23 @@ def test_read_stops_at_a_snapshot_size(tmp_path):
     ratings_log.append(8, [(2, 3.5)], 1001)
     assert rows(ratings_log.read(size)) == [(7, 1, 4.5, 1000)]
     assert ratings_log.read().num_rows == 2
+
+
+def test_concurrent_writers_are_all_synced_and_none_lost(tmp_path):
+    ratings_log = RatingsLog(tmp_path / "ratings-log.csv")
+    ratings_log.open()
+
+    def post(user_id):
+        for movie_id in range(50):
+            ratings_log.append(user_id, [(movie_id, 3.5)], 1000)
+
+    threads = [threading.Thread(target=post, args=(user_id,)) for user_id in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ratings_log._synced == ratings_log.size
+    table = RatingsLog(tmp_path / "ratings-log.csv").open()
+    assert sorted(zip(table.column("userId").to_pylist(), table.column("movieId").to_pylist())) == [
+        (u, m) for u in range(8) for m in range(50)
+    ]
