@@ -52,7 +52,7 @@ class ServiceProcess:
                 raise ServiceFailed(f"the service exited with {self.process.returncode}:\n{self.log()}")
             try:
                 return requests.get(self.url + "/health", timeout=2).json()
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
                 time.sleep(0.5)
         raise ServiceFailed(f"the service was not up after {timeout}s:\n{self.log()}")
 

@@ -63,7 +63,7 @@ def size_label(ratings):
 
 
 def driver_memory_for(ratings):
-    """JVM heap for ``ratings``: 2 GB up to ~3M ratings, then about 0.6 GB per million, at most 12 GB."""
+    """JVM heap for ``ratings``: 1 GB per 1.6M ratings, at least 2 GB and at most 12 GB (20M)."""
     return f"{max(2, min(12, math.ceil(ratings / 1_600_000)))}g"
 
 
