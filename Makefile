@@ -1,6 +1,7 @@
 # make run    set up .venv and serve the bundled dataset (ARGS="--port 8080" passes options)
 # make test   set up .venv and run the test suite (PYTEST_ARGS="-k engine" narrows it)
-# make bench  set up .venv and measure serving latency over HTTP
+# make bench  set up .venv, load-test the service and measure training against data size
+#             (LOAD_ARGS="--short" and SCALE_ARGS="--sizes 20M" pass options; see bench/*.py --help)
 
 PYTHON ?= python3
 VENV := .venv
@@ -16,8 +17,11 @@ run: setup
 test: setup
 	$(WITH_VENV) python -m pytest $(PYTEST_ARGS)
 
+SCALE_ARGS ?= --sizes 100k 1M 5M
+
 bench: setup
-	$(WITH_VENV) python bench/latency.py $(ARGS)
+	$(WITH_VENV) python bench/load.py $(LOAD_ARGS)
+	$(WITH_VENV) python bench/training_scale.py $(SCALE_ARGS)
 
 setup: check-java $(VENV)/.installed
 

@@ -95,6 +95,9 @@ def start_http(app, host, port, threads, launched_by_spark_submit=False):
         "server.socket_host": host,
         "server.socket_port": port,
         "server.thread_pool": threads,
+        # Listen backlog (CherryPy's default is 5): cheroot closes keep-alive connections beyond
+        # 10 idle ones, clients reconnect in bursts, and SYNs over the backlog wait a 1 s retransmit.
+        "server.socket_queue_size": 128,
     })
     cherrypy.log.error_log.propagate = True
     for signum in (signal.SIGTERM, signal.SIGINT):

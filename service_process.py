@@ -52,8 +52,8 @@ class ServiceProcess:
                 raise ServiceFailed(f"the service exited with {self.process.returncode}:\n{self.log()}")
             try:
                 if requests.get(self.url + "/ready", timeout=2).status_code == 200:
-                    return requests.get(self.url + "/health", timeout=2).json()
-            except requests.ConnectionError:
+                    return requests.get(self.url + "/health", timeout=5).json()
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
                 pass
             time.sleep(0.25)
         raise ServiceFailed(f"the service was not ready after {timeout}s:\n{self.log()}")

@@ -23,6 +23,12 @@ from service_process import ServiceProcess  # noqa: E402
 
 # Movies of the bundled dataset that the POSTs rate.
 MOVIES = [1, 260, 296, 318, 356, 480, 527, 589, 593, 1196, 2571, 2959, 4993, 5952, 7153, 58559]
+USERS = range(1, 611)  # the bundled dataset's users
+
+
+def post_body(rng):
+    """A POST body of 10 ``movie_id,rating`` lines of distinct movies in ``MOVIES``."""
+    return "".join(f"{movie},{rng.randint(1, 10) / 2}\n" for movie in rng.sample(MOVIES, 10))
 
 
 def percentile(samples, fraction):
@@ -42,7 +48,7 @@ def timed(session, method, url, **kwargs):
 def measure(url, count, seed=1):
     """Latencies in seconds of ``count`` requests of each kind, keyed by kind."""
     rng = random.Random(seed)
-    users = range(1, 611)
+    users = USERS
     with requests.Session() as session:
         for _ in range(20):  # warm the connection and the server's code paths
             timed(session, "GET", f"{url}/1/ratings/top/10")
@@ -54,8 +60,7 @@ def measure(url, count, seed=1):
         }
         posts = []
         for user in range(100_000, 100_000 + max(1, count // 10)):
-            body = "".join(f"{movie},{rng.randint(1, 10) / 2}\n" for movie in rng.sample(MOVIES, 10))
-            posts.append(timed(session, "POST", f"{url}/{user}/ratings", data=body))
+            posts.append(timed(session, "POST", f"{url}/{user}/ratings", data=post_body(rng)))
         results["POST 10 ratings"] = posts
     return results
 

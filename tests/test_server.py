@@ -73,6 +73,21 @@ def test_latency_benchmark_runs_in_short_mode(server, repo_root):
     assert "POST 10 ratings" in latency.report(results)
 
 
+def test_load_benchmark_runs_in_short_mode(server, spark, repo_root, tmp_path, capsys):
+    """bench/load.py --short against the running service, baseline included, with its CSV and plot."""
+    spec = importlib.util.spec_from_file_location("load", os.path.join(repo_root, "bench", "load.py"))
+    load = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(load)
+    args = load.parse_args(["--short", "--out", str(tmp_path)])
+    results, baseline = load.run(server.url, args, spark=spark, dataset_dir=args.dataset)
+    assert [(r.route, r.concurrency) for r in results] == [(route, c) for c in (1, 8) for route in load.ROUTES]
+    assert all(not r.errors and len(r.latencies) == 100 for r in results)
+    assert len(baseline.latencies) == 2
+    assert "the tutorial design's throughput" in capsys.readouterr().out
+    assert (tmp_path / "load.png").stat().st_size > 10_000
+    assert len((tmp_path / "load.csv").read_text().splitlines()) == 1 + len(results) + 1
+
+
 def test_sigterm_to_the_driver_stops_http_and_spark_cleanly(server):
     os.kill(server.driver_pid(), signal.SIGTERM)
     assert server.process.wait(timeout=60) == 0

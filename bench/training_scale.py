@@ -1,0 +1,354 @@
+"""Training scale: load, train, memory and start-up time against the number of ratings.
+
+    python bench/training_scale.py                    # 100k, 1M, 5M and 20M ratings (hours)
+    python bench/training_scale.py --sizes 100k 1M 5M
+    python bench/training_scale.py --short            # one tiny size, seconds; results to a temp dir
+
+For each size a synthetic MovieLens-shaped dataset is generated (bench/synthetic.py,
+cached under --data-dir) and two paths run, each in its own ``spark-submit --master
+local[2]`` so that memory and JVM start are measured alone:
+
+- ``service``: this service's start-up path: ``dataset.load_movielens`` (Spark's CSV
+  reader) and ``RecommendationEngine.fit`` (statistics, Spark ML ALS on DataFrames,
+  factors and ratings copied to the driver), then ``create_app`` answering ``/health``.
+- ``tutorial`` (the baseline this service replaces): ``sc.textFile`` parsed by Python
+  lambdas into a cached RDD and ``pyspark.mllib.recommendation.ALS.train``, same rank,
+  iterations, regularization and seed.
+
+Times: ``load`` is reading and parsing into a cached dataset (materialized by a count),
+``train`` the training after it, ``startup`` from launching spark-submit to ready (for the
+service: its app answering /health; for the tutorial: the model trained). Memory is peak
+RSS sampled every 0.2 s: ``driver_py`` is the Python driver process, ``jvm`` the
+spark-submit JVM (in local mode the executors run inside it), ``total`` the sum over the
+whole process tree including PySpark's Python workers (which the tutorial's lambdas need).
+"""
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
+
+log = logging.getLogger("training_scale")
+
+PATHS = ("service", "tutorial")
+FIELDS = [
+    "ratings", "users", "movies", "path", "status", "load_s", "train_s", "load_train_s", "startup_s",
+    "peak_driver_py_mb", "peak_jvm_mb", "peak_total_mb", "driver_memory",
+]
+RESULTS_DIR = os.path.join(REPO_ROOT, "bench", "results")
+
+
+def parse_size(text):
+    """``"100k"``, ``"5M"`` or ``"20000"`` as an int."""
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1].lower(), 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+def size_label(ratings):
+    if ratings >= 1_000_000 and ratings % 1_000_000 == 0:
+        return f"{ratings // 1_000_000}M"
+    if ratings >= 1_000 and ratings % 1_000 == 0:
+        return f"{ratings // 1_000}k"
+    return str(ratings)
+
+
+def driver_memory_for(ratings):
+    """JVM heap for ``ratings``: 1 GB per 1.6M ratings, at least 2 GB and at most 12 GB (20M)."""
+    return f"{max(2, min(12, math.ceil(ratings / 1_600_000)))}g"
+
+
+# -- the two paths, run inside spark-submit -------------------------------------------------
+
+
+def build_spark(checkpoint_dir):
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.appName("training-scale")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("WARN")
+    spark.sparkContext.setCheckpointDir(checkpoint_dir)
+    return spark
+
+
+def run_service_path(spark, dataset_dir, params, launched):
+    """This service's start-up: Spark CSV reader, ``RecommendationEngine.fit``, the Flask app."""
+    from app import create_app
+    from dataset import load_movielens
+    from engine import RecommendationEngine
+
+    started = time.perf_counter()
+    dataset = load_movielens(spark, dataset_dir)
+    dataset.ratings.cache().count()
+    loaded = time.perf_counter()
+    engine = RecommendationEngine(**params).fit(dataset)
+    trained = time.perf_counter()
+    response = create_app(engine).test_client().get("/health")
+    if response.status_code != 200:
+        raise RuntimeError(f"/health answered {response.status_code}")
+    return {"load_s": loaded - started, "train_s": trained - loaded, "startup_s": time.time() - launched}
+
+
+def run_tutorial_path(spark, dataset_dir, params, launched):
+    """BASELINE, the tutorial's design: text file, Python lambdas, RDD-based mllib ALS."""
+    from pyspark.mllib.recommendation import ALS
+
+    started = time.perf_counter()
+    lines = spark.sparkContext.textFile(os.path.join(dataset_dir, "ratings.csv"))
+    header = lines.take(1)[0]
+    ratings = (
+        lines.filter(lambda line: line != header)
+        .map(lambda line: line.split(","))
+        .map(lambda tokens: (int(tokens[0]), int(tokens[1]), float(tokens[2])))
+        .cache()
+    )
+    ratings.count()
+    loaded = time.perf_counter()
+    ALS.train(ratings, rank=params["rank"], iterations=params["iterations"],
+              lambda_=params["reg_param"], seed=params["seed"])
+    trained = time.perf_counter()
+    return {"load_s": loaded - started, "train_s": trained - loaded, "startup_s": time.time() - launched}
+
+
+def worker(args):
+    """Entry point inside spark-submit: run the paths in turn and write their timings as JSON."""
+    params = {"rank": args.rank, "iterations": args.iterations, "reg_param": args.reg_param, "seed": args.seed}
+    runs = {"service": run_service_path, "tutorial": run_tutorial_path}
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as checkpoints:
+        spark = build_spark(checkpoints)
+        try:
+            for path in args.worker:
+                launched = float(os.environ["BENCH_LAUNCHED"]) if not results else time.time()
+                results[path] = runs[path](spark, os.path.abspath(args.dataset), params, launched)
+        finally:
+            spark.stop()
+    with open(args.result, "w", encoding="utf-8") as out:
+        json.dump(results, out)
+    return 0
+
+
+# -- the parent: launches workers, samples their memory -------------------------------------
+
+
+class TreeMemory:
+    """Peak RSS of a process tree: the spark-submit JVM, the Python driver, Python workers."""
+
+    def __init__(self, root_pid):
+        import psutil
+
+        self.root = psutil.Process(root_pid)
+        self.peak = {"jvm": 0, "driver_py": 0, "total": 0}
+
+    def sample(self):
+        import psutil
+
+        try:
+            jvm = self.root.memory_info().rss
+            children = self.root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        driver, others = 0, 0
+        for child in children:
+            try:
+                rss = child.memory_info().rss
+                is_driver = "training_scale.py" in " ".join(child.cmdline())
+            except psutil.NoSuchProcess:
+                continue
+            if is_driver:
+                driver = rss
+            else:
+                others += rss
+        for key, value in (("jvm", jvm), ("driver_py", driver), ("total", jvm + driver + others)):
+            self.peak[key] = max(self.peak[key], value)
+
+
+def run_worker(paths, dataset_dir, args, driver_memory, log_path):
+    """Run ``paths`` in one spark-submit; per path its timings and the peak memory, or a failed status."""
+    venv_bin = os.path.dirname(sys.executable)
+    result_path = log_path + ".json"
+    command = [
+        os.path.join(venv_bin, "spark-submit"), "--master", "local[2]", "--driver-memory", driver_memory,
+        os.path.abspath(__file__), "--worker", *paths, "--dataset", dataset_dir, "--result", result_path,
+        "--rank", str(args.rank), "--iterations", str(args.iterations),
+        "--reg-param", str(args.reg_param), "--seed", str(args.seed),
+    ]
+    env = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"], PYSPARK_PYTHON=sys.executable,
+               BENCH_LAUNCHED=repr(time.time()))
+    with open(log_path, "wb") as worker_log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT)
+    memory = TreeMemory(process.pid)
+    deadline = time.monotonic() + args.timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        memory.sample()
+        time.sleep(0.2)
+    status = "ok"
+    if process.poll() is None:
+        process.kill()
+        status = f"timeout {args.timeout}s"
+    process.wait()
+    if status == "ok" and (process.returncode != 0 or not os.path.exists(result_path)):
+        status = f"failed ({process.returncode}), see {log_path}"
+    timings = {}
+    if status == "ok":
+        with open(result_path, encoding="utf-8") as result:
+            timings = json.load(result)
+    else:
+        log.error("%s: %s", " and ".join(paths), status)
+    peaks = {f"peak_{key}_mb": value / 2**20 for key, value in memory.peak.items()}
+    return {path: {"status": status, **timings.get(path, {}), **peaks} for path in paths}
+
+
+def measure_size(ratings, args, logs_dir):
+    """Both paths on a synthetic dataset of ``ratings`` ratings; one row per path."""
+    import synthetic
+
+    dataset_dir = os.path.join(args.data_dir, size_label(ratings))
+    synthetic.ensure(dataset_dir, ratings)
+    users, movies = synthetic.dimensions(ratings)
+    driver_memory = args.driver_memory or driver_memory_for(ratings)
+    results = {}
+    for paths in [args.paths] if args.one_jvm else [[path] for path in args.paths]:
+        log.info("%s ratings: %s (driver memory %s)", size_label(ratings), " and ".join(paths), driver_memory)
+        log_path = os.path.join(logs_dir, f"{size_label(ratings)}-{'-'.join(paths)}.log")
+        results.update(run_worker(paths, dataset_dir, args, driver_memory, log_path))
+    rows = []
+    for path, result in results.items():
+        row = {"ratings": ratings, "users": users, "movies": movies, "path": path, "driver_memory": driver_memory}
+        row.update(result)
+        if row["status"] == "ok":
+            row["load_train_s"] = row["load_s"] + row["train_s"]
+        rows.append(row)
+        log.info("%s", {key: round(v, 1) if isinstance(v, float) else v for key, v in row.items()})
+    return rows
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+def write_csv(rows, path):
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})
+
+
+def format_table(rows):
+    """The result rows as an aligned text table, with the tutorial/service ratio per size."""
+    head = (f"{'ratings':>9} {'path':<9} {'load s':>8} {'train s':>8} {'load+train':>10} {'start-up s':>10} "
+            f"{'driver py MB':>12} {'JVM MB':>8} {'total MB':>9}  status")
+    lines = [head]
+    for row in rows:
+        def value(key, spec=">8.1f"):
+            return format(row[key], spec) if key in row else format("-", spec[:-2])
+        lines.append(
+            f"{size_label(row['ratings']):>9} {row['path']:<9} {value('load_s')} {value('train_s')} "
+            f"{value('load_train_s', '>10.1f')} {value('startup_s', '>10.1f')} {value('peak_driver_py_mb', '>12.0f')} "
+            f"{value('peak_jvm_mb', '>8.0f')} {value('peak_total_mb', '>9.0f')}  {row['status']}"
+        )
+    lines.append("")
+    lines.append(f"{'ratings':>9} {'tutorial/service load+train':>28} {'service train growth exponent':>30}")
+    service = {r["ratings"]: r for r in rows if r["path"] == "service" and r["status"] == "ok"}
+    tutorial = {r["ratings"]: r for r in rows if r["path"] == "tutorial" and r["status"] == "ok"}
+    previous = None
+    for ratings in sorted(service):
+        ratio = tutorial[ratings]["load_train_s"] / service[ratings]["load_train_s"] if ratings in tutorial else None
+        growth = None
+        if previous is not None:
+            growth = math.log(service[ratings]["train_s"] / service[previous]["train_s"]) / math.log(ratings / previous)
+        lines.append(f"{size_label(ratings):>9} {format(ratio, '.2f') if ratio else '-':>28} "
+                     f"{format(growth, '.2f') if growth is not None else '-':>30}")
+        previous = ratings
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    """Log-log plot of load+train and train time against ratings, per path, with a linear guide."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    styles = {"service": ("tab:blue", "this service (CSV reader + ML ALS)"),
+              "tutorial": ("tab:red", "tutorial baseline (textFile + lambdas + mllib ALS)")}
+    for name, (color, label) in styles.items():
+        done = sorted((r for r in rows if r["path"] == name and r["status"] == "ok"), key=lambda r: r["ratings"])
+        if not done:
+            continue
+        x = [r["ratings"] for r in done]
+        ax.plot(x, [r["load_train_s"] for r in done], "o-", color=color, label=f"{label}: load + train")
+        ax.plot(x, [r["train_s"] for r in done], "s--", color=color, alpha=0.7, label=f"{label}: train")
+    service = sorted((r for r in rows if r["path"] == "service" and r["status"] == "ok"), key=lambda r: r["ratings"])
+    if len(service) > 1:
+        first, last = service[0], service[-1]
+        ax.plot([first["ratings"], last["ratings"]],
+                [first["train_s"], first["train_s"] * last["ratings"] / first["ratings"]],
+                ":", color="gray", label="linear growth from the smallest size")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("ratings")
+    ax.set_ylabel("seconds")
+    ax.set_title("Training time against data size (local[2], 2 shared cores)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["100k", "1M", "5M", "20M"], help="ratings per dataset")
+    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    parser.add_argument("--short", action="store_true",
+                        help="10k ratings, 3 iterations, one spark-submit, results to a temp dir")
+    parser.add_argument("--rank", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument("--reg-param", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--driver-memory", help="spark-submit --driver-memory (default: by size, up to 12g)")
+    parser.add_argument("--timeout", type=int, default=7200, help="seconds one path may take at one size")
+    parser.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "recommender-bench-data"))
+    parser.add_argument("--out", help="directory of the CSV and PNG (default bench/results, --short: a temp dir)")
+    parser.add_argument("--one-jvm", action="store_true",
+                        help="run both paths in one spark-submit (saves a JVM start; memory is then shared)")
+    parser.add_argument("--worker", nargs="+", choices=PATHS, help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.worker:
+        return worker(args)
+    if args.short:
+        args.sizes, args.iterations, args.one_jvm = ["10k"], 3, True
+        args.data_dir = tempfile.mkdtemp(prefix="training-scale-data-")
+    out = args.out or (tempfile.mkdtemp(prefix="training-scale-") if args.short else RESULTS_DIR)
+    os.makedirs(out, exist_ok=True)
+    logs_dir = tempfile.mkdtemp(prefix="training-scale-logs-")
+    rows = []
+    for size in args.sizes:
+        rows += measure_size(parse_size(size), args, logs_dir)
+        write_csv(rows, os.path.join(out, "training_scale.csv"))  # kept up to date through a long run
+        plot(rows, os.path.join(out, "training_scale.png"))
+    print(f"rank {args.rank}, {args.iterations} iterations, local[2]; worker logs in {logs_dir}")
+    print(format_table(rows))
+    print(f"results: {out}/training_scale.csv, training_scale.png")
+    return 0 if all(row["status"] == "ok" for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
