@@ -274,6 +274,10 @@ class RecommendationEngine:
             ratingCol="rating",
             implicitPrefs=False,
             coldStartStrategy="nan",
+            # One block per core: the default 10 x 10 blocks cost more in shuffles than
+            # they gain on small clusters (measured in bench/training_scale.py).
+            numUserBlocks=ratings.sparkSession.sparkContext.defaultParallelism,
+            numItemBlocks=ratings.sparkSession.sparkContext.defaultParallelism,
         )
         als_model = als.fit(ratings)
         log.info("ALS trained in %.1fs", time.perf_counter() - started)

@@ -2,7 +2,9 @@
 
 import argparse
 import logging
+import logging.handlers
 import os
+import queue
 import signal
 import sys
 import tempfile
@@ -136,9 +138,23 @@ def stop_spark(spark):
         log.warning("Spark did not stop cleanly: %s", error)
 
 
+def log_in_background():
+    """Log through a queue, so request threads never wait on writing the access log.
+
+    Returns the QueueListener that writes the records to stderr; stop it to flush.
+    """
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    records = queue.SimpleQueue()
+    logging.basicConfig(level=logging.INFO, handlers=[logging.handlers.QueueHandler(records)])
+    listener = logging.handlers.QueueListener(records, handler)
+    listener.start()
+    return listener
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_writer = log_in_background()
     # spark-submit starts the JVM and then this process, telling it the gateway's port.
     launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as scratch:
@@ -147,6 +163,7 @@ def main(argv=None):
             return serve(spark, args, launched_by_spark_submit)
         finally:
             stop_spark(spark)
+            log_writer.stop()
 
 
 if __name__ == "__main__":
