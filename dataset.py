@@ -99,6 +99,14 @@ def latest_rating_per_pair(ratings):
     )
 
 
+def load_ratings(spark: SparkSession, path, movies):
+    """Ratings of a ``ratings.csv``-format file, restricted to ``movies``, one per (user, movie)."""
+    ratings = read_ratings(spark, path)
+    in_catalog = ratings.join(F.broadcast(movies.select("movieId")), "movieId", "left_semi")
+    # One partition per core: the shuffle's default of 200 tiny tasks triples training time.
+    return latest_rating_per_pair(in_catalog).coalesce(spark.sparkContext.defaultParallelism)
+
+
 def load_movielens(spark: SparkSession, directory) -> Dataset:
     """Load ``ratings.csv`` and ``movies.csv`` from a MovieLens ml-latest style directory.
 
@@ -116,9 +124,6 @@ def load_movielens(spark: SparkSession, directory) -> Dataset:
     started = time.perf_counter()
     directory = resolve_path(directory)
     movies = read_movies(spark, join_path(directory, "movies.csv"))
-    ratings = read_ratings(spark, join_path(directory, "ratings.csv"))
-    in_catalog = ratings.join(F.broadcast(movies.select("movieId")), "movieId", "left_semi")
-    # One partition per core: the shuffle's default of 200 tiny tasks triples training time.
-    ratings = latest_rating_per_pair(in_catalog).coalesce(spark.sparkContext.defaultParallelism)
+    ratings = load_ratings(spark, join_path(directory, "ratings.csv"), movies)
     log.info("dataset %s read in %.1fs", directory, time.perf_counter() - started)
     return Dataset(ratings=ratings, movies=movies)
