@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+import model_params
 from conftest import write_tiny_dataset
 from service_process import ServiceProcess
 
@@ -25,7 +26,7 @@ def server(tmp_path_factory):
 def test_health_reports_the_bundled_dataset(server):
     health = requests.get(server.url + "/health").json()
     assert (health["users"], health["movies"], health["ratings"]) == (610, 9742, 100836)
-    assert health["rank"] == 10
+    assert health["params"] == model_params.load()  # the tuned defaults
 
 
 def test_top_ten_and_one_movie(server):
