@@ -1,6 +1,7 @@
 # make run    set up .venv and serve the bundled dataset (ARGS="--port 8080" passes options)
 # make test   set up .venv and run the test suite (PYTEST_ARGS="-k engine" narrows it)
 # make bench  set up .venv and measure serving latency over HTTP
+# make evaluate / make tune  set up .venv and run evaluate.py / tune.py (ARGS passes options)
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # spark-submit finds its Python on PATH; the venv's must come first.
 WITH_VENV := PATH="$(BIN):$$PATH" PYSPARK_PYTHON="$(BIN)/python"
 
-.PHONY: run test bench check-java setup
+.PHONY: run test bench evaluate tune check-java setup
 
 run: setup
 	$(WITH_VENV) spark-submit server.py $(ARGS)
@@ -18,6 +19,12 @@ test: setup
 
 bench: setup
 	$(WITH_VENV) python bench/latency.py $(ARGS)
+
+evaluate: setup
+	$(WITH_VENV) spark-submit evaluate.py $(ARGS)
+
+tune: setup
+	$(WITH_VENV) spark-submit tune.py $(ARGS)
 
 setup: check-java $(VENV)/.installed
 

@@ -134,7 +134,10 @@ def run(spark, args):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    # spark-submit merges the driver's stderr into its stdout: with --json, log only errors
+    # so that stdout is the one JSON object.
+    level = logging.ERROR if args.json else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as scratch:
         spark = build_spark(scratch)
         try:

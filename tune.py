@@ -137,7 +137,7 @@ def format_trials(trials, objective):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     objective = f"ndcg_at_{K}" if args.implicit else "rmse"
     points = candidates(args)
     started = time.perf_counter()
