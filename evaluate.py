@@ -80,7 +80,8 @@ def load_split(spark, args):
     else:
         dataset = load_movielens(spark, args.dataset)
         movies = dataset.movies
-        # Cached and counted first: randomSplit over a recomputed groupBy gives overlapping splits.
+        # Cached and counted first, and never unpersisted (that would drop the parts' caches
+        # too): randomSplit over a recomputed groupBy gives overlapping splits.
         ratings = dataset.ratings.cache()
         ratings.count()
         train, test = ratings.randomSplit([1 - args.test_fraction, args.test_fraction], seed=args.split_seed)
@@ -88,8 +89,6 @@ def load_split(spark, args):
         description = {"dataset": args.dataset, "test_fraction": args.test_fraction, "split_seed": args.split_seed}
     if train.count() == 0 or test.count() == 0:
         raise SystemExit("error: the training or the test part has no valid ratings")
-    if args.train is None:
-        ratings.unpersist()  # both parts are materialized now
     return train, test, movies.cache(), description
 
 

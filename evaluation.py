@@ -182,18 +182,18 @@ def evaluate(train, test, movies, params):
 
 def measure_ratings(report, engine, biases, test):
     """Fill ``report``'s RMSE and MAE; return the counts of test pairs measured and skipped."""
-    model = engine._fitted_model()
+    scale = engine.summary()["ratingScale"]
     users, items, score = model_frames(engine)
     pairs = test.join(users, "userId").join(items, "movieId").cache()
     try:
         measured = pairs.count()
         baselines = report["baselines"]
-        baselines["global_mean"].update(rating_metrics(pairs.withColumn("prediction", F.lit(model.global_mean))))
+        baselines["global_mean"].update(rating_metrics(pairs.withColumn("prediction", F.lit(biases.global_mean))))
         biased = pairs.drop("user_bias", "movie_bias").join(biases.users, "userId").join(biases.movies, "movieId")
         baseline = biases.global_mean + F.col("user_bias") + F.col("movie_bias")
-        baselines["biases"].update(rating_metrics(biased.withColumn("prediction", clipped(baseline, model.rating_scale))))
-        if not model.implicit_prefs:  # implicit scores are preferences, not ratings
-            report["model"].update(rating_metrics(pairs.withColumn("prediction", clipped(score, model.rating_scale))))
+        baselines["biases"].update(rating_metrics(biased.withColumn("prediction", clipped(baseline, scale))))
+        if not engine.implicit_prefs:  # implicit scores are preferences, not ratings
+            report["model"].update(rating_metrics(pairs.withColumn("prediction", clipped(score, scale))))
     finally:
         pairs.unpersist()
     return {"test_rated_pairs": measured, "test_skipped_pairs": test.count() - measured}

@@ -116,7 +116,7 @@ def score_trial(params, splits, movies):
         else:
             users, items, score = model_frames(engine)
             pairs = validation.join(users, "userId").join(items, "movieId")
-            prediction = clipped(score, engine._fitted_model().rating_scale)
+            prediction = clipped(score, engine.summary()["ratingScale"])
             values.append(rating_metrics(pairs.withColumn("prediction", prediction))["rmse"])
         if engine.biases is not None:
             engine.biases.unpersist()
