@@ -2,6 +2,7 @@
 # make test   set up .venv and run the test suite (PYTEST_ARGS="-k engine" narrows it)
 # make bench  set up .venv, load-test the service and measure training against data size
 #             (LOAD_ARGS="--short" and SCALE_ARGS="--sizes 20M" pass options; see bench/*.py --help)
+# make evaluate / make tune  set up .venv and run evaluate.py / tune.py (ARGS passes options)
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 # spark-submit finds its Python on PATH; the venv's must come first.
 WITH_VENV := PATH="$(BIN):$$PATH" PYSPARK_PYTHON="$(BIN)/python"
 
-.PHONY: run test bench check-java setup
+.PHONY: run test bench evaluate tune check-java setup
 
 run: setup
 	$(WITH_VENV) spark-submit server.py $(ARGS)
@@ -22,6 +23,12 @@ SCALE_ARGS ?= --sizes 100k 1M 5M
 bench: setup
 	$(WITH_VENV) python bench/load.py $(LOAD_ARGS)
 	$(WITH_VENV) python bench/training_scale.py $(SCALE_ARGS)
+
+evaluate: setup
+	$(WITH_VENV) spark-submit evaluate.py $(ARGS)
+
+tune: setup
+	$(WITH_VENV) spark-submit tune.py $(ARGS)
 
 setup: check-java $(VENV)/.installed
 

@@ -117,6 +117,17 @@ def logged_ratings_frame(spark, logged):
     return spark.createDataFrame(logged.append_column("_seq", sequence))
 
 
+def load_ratings(spark: SparkSession, path, movies, logged_ratings=None):
+    """Ratings of a ``ratings.csv``-format file with logged ratings on top, restricted to
+    ``movies``, one per (user, movie)."""
+    ratings = read_ratings(spark, path).withColumn("_seq", F.lit(0).cast("long"))
+    if logged_ratings is not None and logged_ratings.num_rows:
+        ratings = ratings.unionByName(logged_ratings_frame(spark, logged_ratings))
+    in_catalog = ratings.join(F.broadcast(movies.select("movieId")), "movieId", "left_semi")
+    # One partition per core: the shuffle's default of 200 tiny tasks triples training time.
+    return latest_rating_per_pair(in_catalog).coalesce(spark.sparkContext.defaultParallelism)
+
+
 def load_movielens(spark: SparkSession, directory, logged_ratings=None) -> Dataset:
     """Load ``ratings.csv`` and ``movies.csv`` from a MovieLens ml-latest style directory.
 
@@ -136,12 +147,7 @@ def load_movielens(spark: SparkSession, directory, logged_ratings=None) -> Datas
     started = time.perf_counter()
     directory = resolve_path(directory)
     movies = read_movies(spark, join_path(directory, "movies.csv"))
-    ratings = read_ratings(spark, join_path(directory, "ratings.csv")).withColumn("_seq", F.lit(0).cast("long"))
-    if logged_ratings is not None and logged_ratings.num_rows:
-        ratings = ratings.unionByName(logged_ratings_frame(spark, logged_ratings))
-    in_catalog = ratings.join(F.broadcast(movies.select("movieId")), "movieId", "left_semi")
-    # One partition per core: the shuffle's default of 200 tiny tasks triples training time.
-    ratings = latest_rating_per_pair(in_catalog).coalesce(spark.sparkContext.defaultParallelism)
+    ratings = load_ratings(spark, join_path(directory, "ratings.csv"), movies, logged_ratings)
     log.info("dataset %s read in %.1fs", directory, time.perf_counter() - started)
     return Dataset(ratings=ratings, movies=movies)
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 from pyspark.ml.recommendation import ALS
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from dataset import MAX_ID
@@ -111,11 +112,28 @@ class Catalog:
 
 @dataclass(frozen=True)
 class UserState:
-    """A user's ratings (as catalog rows) and factor vector (None: not personalizable)."""
+    """A user's ratings (as catalog rows), bias and factor vector (None: not personalizable)."""
 
     rows: np.ndarray
     ratings: np.ndarray
     factors: object
+    bias: float = 0.0
+
+
+@dataclass(frozen=True)
+class Biases:
+    """The global mean and damped user and movie biases of explicit ratings, in Spark.
+
+    ``users`` has ``userId, user_bias``; ``movies`` has ``movieId, movie_bias``.
+    """
+
+    global_mean: float
+    users: DataFrame
+    movies: DataFrame
+
+    def unpersist(self):
+        self.users.unpersist()
+        self.movies.unpersist()
 
 
 @dataclass(frozen=True)
@@ -146,6 +164,12 @@ class TrainedModel:
     log_position: int = 0  # ratings of the log the training data included
     data_fingerprint: str = ""  # of the dataset files trained on
     spark_model: object = field(default=None, compare=False, repr=False)  # the ALSModel; not saved with the arrays
+    # Biased model: score = score_offset + user bias + movie bias + factors' dot product.
+    # Implicit mode has no biases: offset 0, zero biases.
+    score_offset: float = 0.0
+    user_bias: np.ndarray = None  # float32 (users,), aligned with user_ids
+    item_bias: np.ndarray = None  # float32 (movies,) in catalog order, 0 for unrated movies
+    implicit_prefs: bool = False
 
     def user(self, user_id):
         """The trained state of ``user_id``; empty when the user had no training ratings."""
@@ -154,11 +178,18 @@ class TrainedModel:
             return UserState(np.empty(0, np.int64), np.empty(0, np.float32), None)
         span = slice(self.rating_offsets[index], self.rating_offsets[index + 1])
         factors = self.user_factors[index]
-        return UserState(self.rated_rows[span], self.rated_values[span], None if np.isnan(factors[0]) else factors)
+        return UserState(
+            self.rated_rows[span], self.rated_values[span],
+            None if np.isnan(factors[0]) else factors, float(self.user_bias[index]),
+        )
 
 
 class RecommendationEngine:
     """Collaborative filtering with Spark ALS, served from factors copied to the driver.
+
+    Explicit ratings train a biased model: the global mean and damped user and movie
+    biases, then ALS on what they leave unexplained. Implicit mode trains Spark's
+    implicit-feedback ALS on the ratings as confidences, for ranking only.
 
     Parameters
     ----------
@@ -173,16 +204,35 @@ class RecommendationEngine:
     popularity_damping : float
         Pseudo-ratings at the global mean added to each movie's mean for
         non-personalized lists and estimates.
+    bias_damping : float
+        Pseudo-ratings of zero bias added to each movie's and user's bias (explicit mode).
+    implicit_prefs : bool
+        Train implicit-feedback ALS (ratings are confidences, e.g. play counts).
+    alpha : float
+        Implicit mode's confidence scale: confidence is ``1 + alpha * rating``.
     """
 
-    def __init__(self, rank=10, iterations=15, reg_param=0.15, seed=42, popularity_damping=10.0, ratings_log=None):
+    def __init__(
+        self, rank=10, iterations=15, reg_param=0.15, seed=42, popularity_damping=10.0,
+        bias_damping=10.0, implicit_prefs=False, alpha=1.0, ratings_log=None,
+    ):
+        for name, value in (("rank", rank), ("iterations", iterations)):
+            if not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, value in (("reg_param", reg_param), ("bias_damping", bias_damping), ("alpha", alpha)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         self.rank = rank
         self.iterations = iterations
         self.reg_param = reg_param
         self.seed = seed
         self.popularity_damping = popularity_damping
+        self.bias_damping = bias_damping
+        self.implicit_prefs = bool(implicit_prefs)
+        self.alpha = alpha
         self.ratings_log = ratings_log  # where accepted ratings are made durable; None keeps them in memory
         self.ratings = None  # Spark DataFrame of the latest training
+        self.biases = None  # Biases of the latest training in Spark, for evaluation (None in implicit mode)
         self._serving = None
         self._accepted = 0  # ratings accepted so far, the log's record count
         self._unmodelled = {}  # user_id -> [(position, movie_ids, ratings)] accepted after the model's data
@@ -216,16 +266,21 @@ class RecommendationEngine:
         -------
         TrainedModel
         """
+        was_cached = dataset.ratings.is_cached
         ratings = dataset.ratings.cache()
         try:
             catalog, summary = self._catalog_and_summary(dataset.movies, ratings)
             if summary["ratings"] == 0:
                 raise RecommendationError("the dataset has no valid ratings")
-            als_model = self._train_als(ratings, summary)
-            model = self._build_model(catalog, summary, als_model, ratings, log_position, data_fingerprint)
+            biases = None if self.implicit_prefs else fit_biases(ratings, self.bias_damping)
+            als_model = self._train_als(ratings, summary, biases)
+            model = self._build_model(catalog, summary, als_model, ratings, biases, log_position, data_fingerprint)
         finally:
-            ratings.unpersist()
-        self.ratings = dataset.ratings
+            if not was_cached:  # a caller's cache (evaluation splits) stays
+                ratings.unpersist()
+        if self.biases is not None:
+            self.biases.unpersist()
+        self.ratings, self.biases = dataset.ratings, biases
         return model
 
     def _catalog_and_summary(self, movies, ratings):
@@ -258,11 +313,15 @@ class RecommendationEngine:
         )
         return catalog, summary
 
-    def _train_als(self, ratings, summary):
-        log.info(
-            "training ALS: rank=%d iterations=%d reg_param=%g seed=%d on %d ratings",
-            self.rank, self.iterations, self.reg_param, self.seed, summary["ratings"],
-        )
+    def params(self):
+        """The training parameters, as reported by ``summary`` and used by the fold-in."""
+        return {
+            "rank": self.rank, "iterations": self.iterations, "reg_param": self.reg_param, "seed": self.seed,
+            "bias_damping": self.bias_damping, "implicit_prefs": self.implicit_prefs, "alpha": self.alpha,
+        }
+
+    def _train_als(self, ratings, summary, biases):
+        log.info("training ALS on %d ratings: %s", summary["ratings"], self.params())
         started = time.perf_counter()
         als = ALS(
             rank=self.rank,
@@ -271,19 +330,20 @@ class RecommendationEngine:
             seed=self.seed,
             userCol="userId",
             itemCol="movieId",
-            ratingCol="rating",
-            implicitPrefs=False,
+            ratingCol="rating" if biases is None else "residual",
+            implicitPrefs=self.implicit_prefs,
+            alpha=self.alpha,
             coldStartStrategy="nan",
             # One block per core: the default 10 x 10 blocks cost more in shuffles than
             # they gain on small clusters (measured in bench/training_scale.py).
             numUserBlocks=ratings.sparkSession.sparkContext.defaultParallelism,
             numItemBlocks=ratings.sparkSession.sparkContext.defaultParallelism,
         )
-        als_model = als.fit(ratings)
+        als_model = als.fit(ratings if biases is None else residuals(ratings, biases))
         log.info("ALS trained in %.1fs", time.perf_counter() - started)
         return als_model
 
-    def _build_model(self, catalog, summary, als_model, ratings, log_position, data_fingerprint):
+    def _build_model(self, catalog, summary, als_model, ratings, biases, log_position, data_fingerprint):
         started = time.perf_counter()
         item_ids, item_vectors = factors_to_numpy(als_model.itemFactors, self.rank)
         item_factors = np.zeros((len(catalog.movie_ids), self.rank), np.float32)
@@ -304,6 +364,13 @@ class RecommendationEngine:
         factor_user_ids, factor_vectors = factors_to_numpy(als_model.userFactors, self.rank)
         user_factors = np.full((len(user_ids), self.rank), np.nan, np.float32)
         user_factors[np.searchsorted(user_ids, factor_user_ids)] = factor_vectors
+        user_bias = np.zeros(len(user_ids), np.float32)
+        item_bias = np.zeros(len(catalog.movie_ids), np.float32)
+        if biases is not None:
+            bias_ids, bias_values = biases_to_numpy(biases.users, "userId", "user_bias")
+            user_bias[np.searchsorted(user_ids, bias_ids)] = bias_values
+            bias_ids, bias_values = biases_to_numpy(biases.movies, "movieId", "movie_bias")
+            item_bias[catalog.rows(bias_ids)] = bias_values
 
         trained_at = datetime.now(timezone.utc)
         log.info(
@@ -313,7 +380,7 @@ class RecommendationEngine:
         return TrainedModel(
             version=model_version(trained_at),
             trained_at=trained_at,
-            params={"rank": self.rank, "iterations": self.iterations, "reg_param": self.reg_param, "seed": self.seed},
+            params=self.params(),
             catalog=catalog,
             item_factors=item_factors,
             has_factors=has_factors,
@@ -324,6 +391,10 @@ class RecommendationEngine:
             rated_values=values,
             rating_scale=(float(summary["min"]), float(summary["max"])),
             global_mean=float(summary["mean"]),
+            score_offset=0.0 if biases is None else biases.global_mean,
+            user_bias=user_bias,
+            item_bias=item_bias,
+            implicit_prefs=self.implicit_prefs,
             log_position=log_position,
             data_fingerprint=data_fingerprint,
             spark_model=als_model,
@@ -372,7 +443,7 @@ class RecommendationEngine:
         model, user = serving.model, self._user_state(serving, user_id)
         personalized = user.factors is not None
         if personalized:
-            scores = model.item_factors @ user.factors
+            scores = score_rows(model, user, slice(None))
             eligible = model.has_factors & (model.catalog.ratings_count >= min_ratings)
         else:
             scores = model.catalog.damped_mean
@@ -399,7 +470,7 @@ class RecommendationEngine:
         if row < 0:
             raise UnknownMovieError(movie_id)
         if user.factors is not None and model.has_factors[row]:
-            score = float(model.item_factors[row] @ user.factors)
+            score = float(score_rows(model, user, row))
             return Prediction(model.catalog.movie(row), self._clip(model, score), True)
         return Prediction(model.catalog.movie(row), self._clip(model, model.catalog.damped_mean[row]), False)
 
@@ -410,6 +481,8 @@ class RecommendationEngine:
         return [UserRating(model.catalog.movie(row), float(value)) for row, value in zip(user.rows, user.ratings)]
 
     def _clip(self, model, score):
+        if model.implicit_prefs and math.isfinite(score):
+            return float(score)  # a preference score, not a rating: nothing to clip to
         low, high = model.rating_scale
         return float(min(max(score, low), high))
 
@@ -595,10 +668,8 @@ def merge_ratings(rows, values, new_rows, new_values):
 def fold_in(model, rows, values, new_movie_ids, new_values):
     """A user's state after adding ratings: merged ratings and re-solved factors."""
     merged_rows, merged_values = merge_ratings(rows, values, model.catalog.rows(new_movie_ids), new_values)
-    factors = solve_user_factors(
-        model.item_factors, model.has_factors, merged_rows, merged_values, model.params["reg_param"]
-    )
-    return UserState(merged_rows, merged_values, factors)
+    bias, factors = fold_in_user(model, merged_rows, merged_values)
+    return UserState(merged_rows, merged_values, factors, bias)
 
 
 def solve_user_factors(item_factors, has_factors, rows, values, reg_param):
@@ -615,3 +686,85 @@ def solve_user_factors(item_factors, has_factors, rows, values, reg_param):
     rating = values[known].astype(np.float64)
     gram = item.T @ item + reg_param * len(rating) * np.eye(item.shape[1])
     return np.linalg.solve(gram, item.T @ rating).astype(np.float32)
+
+
+def fit_biases(ratings, damping):
+    """The global mean and damped movie then user biases of ``ratings``, in Spark.
+
+    A movie's bias is its ratings' mean offset from the global mean, shrunk by
+    ``damping`` pseudo-ratings of offset 0; a user's bias is the same over what the
+    global mean and movie biases leave. The frames are cached; ``Biases.unpersist``
+    frees them.
+    """
+    mean = ratings.agg(F.avg("rating")).first()[0]
+    movies = ratings.groupBy("movieId").agg(
+        (F.sum(F.col("rating") - mean) / (F.count(F.lit(1)) + damping)).alias("movie_bias")
+    ).cache()
+    users = ratings.join(movies, "movieId").groupBy("userId").agg(
+        (F.sum(F.col("rating") - mean - F.col("movie_bias")) / (F.count(F.lit(1)) + damping)).alias("user_bias")
+    ).cache()
+    return Biases(float(mean), users, movies)
+
+
+def residuals(ratings, biases):
+    """``ratings`` with ``residual``: the rating minus the global mean and both biases."""
+    return (
+        ratings.join(biases.movies, "movieId")
+        .join(biases.users, "userId")
+        .withColumn("residual", F.col("rating") - biases.global_mean - F.col("movie_bias") - F.col("user_bias"))
+    )
+
+
+def biases_to_numpy(frame, id_column, bias_column):
+    table = frame.select(id_column, bias_column).toArrow()
+    return table.column(id_column).to_numpy().astype(np.int64), table.column(bias_column).to_numpy().astype(np.float32)
+
+
+def score_rows(model, user, rows):
+    """Unclipped scores of catalog ``rows`` for a user with factors."""
+    return model.score_offset + user.bias + model.item_bias[rows] + model.item_factors[rows] @ user.factors
+
+
+def fold_in_user(model, rows, values):
+    """A user's bias and factors from their ratings, against the model's fixed movie side.
+
+    This is how training fits a user: the damped bias over the user's ratings, then
+    ALS's half-step on the residuals (or the implicit half-step in implicit mode), so
+    folding in a training user reproduces its trained bias and factors.
+
+    Returns
+    -------
+    (float, numpy.ndarray or None)
+        The bias and the factors (None when no rated movie has factors).
+    """
+    params = model.params
+    if model.implicit_prefs:
+        factors = solve_implicit_user_factors(
+            model.item_factors, model.has_factors, rows, values, params["reg_param"], params["alpha"]
+        )
+        return 0.0, factors
+    offsets = values.astype(np.float64) - model.score_offset - model.item_bias[rows]
+    bias = float(offsets.sum() / (len(offsets) + params["bias_damping"]))
+    factors = solve_user_factors(model.item_factors, model.has_factors, rows, offsets - bias, params["reg_param"])
+    return bias, factors
+
+
+def solve_implicit_user_factors(item_factors, has_factors, rows, values, reg_param, alpha):
+    """User factors of implicit-feedback ALS against fixed item factors, as Spark solves them.
+
+    Spark solves ``(Y'Y + Y'(C - I)Y + reg_param * n * I) x = Y'Cp`` with confidence
+    ``c = 1 + alpha * |r|``, preference ``p = 1`` for ``r > 0``, the Gram matrix over
+    every movie with factors and ``n`` the count of positive ratings. Returns None when
+    no rated movie has factors.
+    """
+    known = has_factors[rows]
+    if not known.any():
+        return None
+    all_items = item_factors[has_factors].astype(np.float64)
+    item = item_factors[rows[known]].astype(np.float64)
+    rating = values[known].astype(np.float64)
+    extra = alpha * np.abs(rating)
+    positive = rating > 0
+    gram = all_items.T @ all_items + (item.T * extra) @ item
+    gram += reg_param * positive.sum() * np.eye(item.shape[1])
+    return np.linalg.solve(gram, item[positive].T @ (1.0 + extra[positive])).astype(np.float32)

@@ -15,6 +15,7 @@ from cherrypy.process.plugins import Monitor
 from paste.translogger import TransLogger
 from pyspark.sql import SparkSession
 
+import model_params
 from app import create_app
 from service import Service
 
@@ -30,10 +31,6 @@ def parse_args(argv):
     parser.add_argument("--dataset", default=DEFAULT_DATASET, help="MovieLens-format directory, any path Spark reads")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to expose it)")
     parser.add_argument("--port", type=int, default=5432)
-    parser.add_argument("--rank", type=int, default=10, help="ALS latent factors")
-    parser.add_argument("--iterations", type=int, default=15, help="ALS iterations")
-    parser.add_argument("--reg-param", type=float, default=0.15, help="ALS regularization")
-    parser.add_argument("--seed", type=int, default=42, help="ALS random seed")
     parser.add_argument(
         "--checkpoint-dir",
         help="Spark checkpoint directory; on a multi-machine cluster a shared path such as hdfs://... "
@@ -54,6 +51,7 @@ def parse_args(argv):
         help="file holding the bearer token of POST /admin/retrain (or set RECOMMENDER_ADMIN_TOKEN); "
         "without one the admin routes are disabled",
     )
+    model_params.add_arguments(parser)
     return parser.parse_args(argv)
 
 

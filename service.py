@@ -3,6 +3,7 @@
 import logging
 import os
 
+import model_params
 from dataset import fingerprint, load_movielens
 from engine import RecommendationEngine
 from model_store import ModelStore
@@ -24,10 +25,7 @@ class Service:
         self.args = args
         self.on_failure = on_failure
         self.ratings_log = RatingsLog(os.path.join(args.state_dir, "ratings-log.csv"))
-        self.engine = RecommendationEngine(
-            rank=args.rank, iterations=args.iterations, reg_param=args.reg_param, seed=args.seed,
-            ratings_log=self.ratings_log,
-        )
+        self.engine = RecommendationEngine(**model_params.engine_kwargs(args), ratings_log=self.ratings_log)
         self.store = ModelStore(os.path.join(args.state_dir, "models"), keep=args.keep_models)
         self.retrainer = Retrainer(
             self.engine, self.train_and_save,

@@ -6,13 +6,14 @@ import pyarrow as pa
 import pytest
 
 from conftest import ACTION, ACTION_FANS, ROMANCE, ROMANCE_FANS, UNRATED_MOVIE, skipped_movie, tiny_ratings
+from dataset import load_movielens
 from engine import (
     InvalidRatingError,
     NotFittedError,
     RecommendationEngine,
     UnknownMovieError,
+    fold_in_user,
     model_version,
-    solve_user_factors,
 )
 
 
@@ -67,13 +68,28 @@ def test_unknown_user_gets_popular_movies_by_damped_mean(tiny_engine):
     assert tiny_engine.user_ratings(424242) == []
 
 
-def test_folding_in_a_training_user_reproduces_sparks_factors(tiny_engine):
+def assert_fold_in_reproduces_training(model, users):
     """Spark's last ALS half-step solves each user against the final item factors."""
-    model = tiny_engine.model
-    for user in (1, 15):
+    for user in users:
         state = model.user(user)
-        refit = solve_user_factors(model.item_factors, model.has_factors, state.rows, state.ratings, 0.05)
-        np.testing.assert_allclose(refit, state.factors, rtol=1e-3, atol=1e-4)
+        bias, factors = fold_in_user(model, state.rows, state.ratings)
+        assert bias == pytest.approx(state.bias, abs=1e-5)
+        np.testing.assert_allclose(factors, state.factors, rtol=1e-3, atol=1e-4)
+
+
+def test_folding_in_a_training_user_reproduces_its_bias_and_sparks_factors(tiny_engine):
+    model = tiny_engine.model
+    assert np.abs(model.user_bias).max() > 0.01 and np.abs(model.item_bias).max() > 0.01
+    assert_fold_in_reproduces_training(model, (1, 15))
+
+
+def test_implicit_mode_folds_in_like_spark_and_ranks_the_users_genre_first(spark, tiny_dataset_dir):
+    dataset = load_movielens(spark, str(tiny_dataset_dir))
+    engine = RecommendationEngine(rank=4, iterations=10, reg_param=0.05, seed=7, implicit_prefs=True, alpha=2.0)
+    model = engine.fit(dataset).model
+    assert model.score_offset == 0.0 and not model.user_bias.any() and not model.item_bias.any()
+    assert_fold_in_reproduces_training(model, (2, 16))
+    assert engine.summary()["params"]["implicit_prefs"] is True
 
 
 def test_new_ratings_personalize_the_next_read(tiny_engine, new_user_id):

@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+import model_params
 from conftest import write_tiny_dataset
 from service_process import ServiceProcess
 
@@ -27,7 +28,8 @@ def test_health_reports_the_bundled_dataset(server):
     health = requests.get(server.url + "/health").json()
     model = health["model"]
     assert (model["users"], model["movies"], model["ratings"]) == (610, 9742, 100836)
-    assert model["rank"] == 10 and health["ready"] is True
+    assert health["ready"] is True
+    assert model["params"] == model_params.load()  # the tuned defaults
 
 
 def test_top_ten_and_one_movie(server):
