@@ -48,9 +48,12 @@ class Retrainer:
         self._thread = threading.Thread(target=self._run, name="retrainer", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout=None):
+    def stop(self, timeout=None, cancel=None):
+        """Stop the thread; ``cancel`` (e.g. cancelling Spark's jobs) ends a running retrain."""
         self._stopping = True
         self._wake.set()
+        if self.running and cancel is not None:
+            cancel()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -103,6 +106,9 @@ class Retrainer:
             model = self.train()
             self.engine.swap_model(model)
         except Exception as error:  # any failure leaves the old model serving
+            if self._stopping:
+                log.info("retrain abandoned: the service is stopping")
+                return
             self.failures += 1
             self.last_error = describe(error)
             wait = min(self.backoff[0] * 2 ** (self.failures - 1), self.backoff[1])

@@ -59,5 +59,5 @@ class Service:
             self.on_failure()
 
     def close(self):
-        self.retrainer.stop(timeout=10)
+        self.retrainer.stop(timeout=30, cancel=self.spark.sparkContext.cancelAllJobs)
         self.ratings_log.close()
