@@ -1,4 +1,4 @@
-"""The HTTP API: a Flask blueprint over a fitted RecommendationEngine, and its app factory."""
+"""The HTTP API: a Flask blueprint over a RecommendationEngine, and its app factory."""
 
 import hmac
 import logging

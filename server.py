@@ -55,10 +55,10 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def build_spark(checkpoint_dir):
+def build_spark(checkpoint_dir, app_name="movie-recommender"):
     # The master comes from spark-submit (--master); without it Spark runs local[*].
     spark = (
-        SparkSession.builder.appName("movie-recommender")
+        SparkSession.builder.appName(app_name)
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )

@@ -70,19 +70,6 @@ def driver_memory_for(ratings):
 # -- the two paths, run inside spark-submit -------------------------------------------------
 
 
-def build_spark(checkpoint_dir):
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.appName("training-scale")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("WARN")
-    spark.sparkContext.setCheckpointDir(checkpoint_dir)
-    return spark
-
-
 def run_service_path(spark, dataset_dir, params, launched):
     """This service's start-up: Spark CSV reader, ``RecommendationEngine.fit``, the Flask app."""
     from app import create_app
@@ -124,11 +111,13 @@ def run_tutorial_path(spark, dataset_dir, params, launched):
 
 def worker(args):
     """Entry point inside spark-submit: run the paths in turn and write their timings as JSON."""
+    from server import build_spark
+
     params = {"rank": args.rank, "iterations": args.iterations, "reg_param": args.reg_param, "seed": args.seed}
     runs = {"service": run_service_path, "tutorial": run_tutorial_path}
     results = {}
     with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as checkpoints:
-        spark = build_spark(checkpoints)
+        spark = build_spark(checkpoints, app_name="training-scale")
         try:
             for path in args.worker:
                 launched = float(os.environ["BENCH_LAUNCHED"]) if not results else time.time()

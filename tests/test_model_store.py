@@ -1,4 +1,5 @@
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -48,8 +49,6 @@ def test_a_half_written_version_is_never_loaded(saved, tiny_engine):
 
 
 def test_only_the_newest_versions_are_kept(tiny_engine, tmp_path):
-    from dataclasses import replace
-
     store = ModelStore(tmp_path, keep=2)
     for version in ("20260101T000000.000001Z", "20260101T000000.000002Z", "20260101T000000.000003Z"):
         store.save(replace(tiny_engine.model, version=version, spark_model=None))
