@@ -24,6 +24,9 @@ from ratings_log import fsync_directory
 log = logging.getLogger(__name__)
 
 VERSION_FOLDER = re.compile(r"\d{8}T\d{6}\.\d{6}Z")
+# Bumped whenever TrainedModel's fields change meaning; saved models of another format
+# are passed over (and retrained) rather than served wrongly.
+FORMAT = 2  # 2: biased model (score_offset, user_bias, item_bias)
 FILES = ("arrays.npz", "catalog.json", "meta.json")
 
 
@@ -83,6 +86,9 @@ class ModelStore:
         for version in self.versions():
             try:
                 meta = read_json(os.path.join(self.directory, version, "meta.json"))
+                if meta.get("format") != FORMAT:
+                    log.info("saved model %s has another format; not used", version)
+                    continue
                 if meta["data_fingerprint"] != data_fingerprint or meta["log_position"] > log_records:
                     log.info("saved model %s does not match the data; not used", version)
                     continue
@@ -116,6 +122,7 @@ def to_files(model):
             arrays["catalog." + field.name] = value
         else:
             catalog[field.name] = value
+    meta["format"] = FORMAT
     return arrays, catalog, meta
 
 
@@ -124,7 +131,7 @@ def from_files(arrays, catalog, meta):
     catalog_fields.update(catalog)
     catalog_fields["genres"] = [tuple(genres) for genres in catalog_fields["genres"]]
     fields = {k: v for k, v in arrays.items() if not k.startswith("catalog.")}
-    fields.update(meta)
+    fields.update({k: v for k, v in meta.items() if k != "format"})
     fields["trained_at"] = datetime.fromisoformat(meta["trained_at"])
     fields["rating_scale"] = tuple(meta["rating_scale"])
     return TrainedModel(catalog=Catalog(**catalog_fields), **fields)

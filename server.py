@@ -144,7 +144,9 @@ def log_in_background():
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     records = queue.SimpleQueue()
-    logging.basicConfig(level=logging.INFO, handlers=[logging.handlers.QueueHandler(records)])
+    to_queue = logging.handlers.QueueHandler(records)
+    to_queue.setFormatter(logging.Formatter("%(message)s"))  # the listener's handler adds the prefix
+    logging.basicConfig(level=logging.INFO, handlers=[to_queue])
     listener = logging.handlers.QueueListener(records, handler)
     listener.start()
     return listener

@@ -1,3 +1,4 @@
+import json
 import os
 from dataclasses import replace
 
@@ -53,3 +54,15 @@ def test_only_the_newest_versions_are_kept(tiny_engine, tmp_path):
     for version in ("20260101T000000.000001Z", "20260101T000000.000002Z", "20260101T000000.000003Z"):
         store.save(replace(tiny_engine.model, version=version, spark_model=None))
     assert store.versions() == ["20260101T000000.000003Z", "20260101T000000.000002Z"]
+
+
+def test_a_saved_model_of_another_format_is_passed_over(tiny_engine, tmp_path):
+    store = ModelStore(tmp_path)
+    folder = store.save(replace(tiny_engine.model, spark_model=None))
+    meta_path = os.path.join(folder, "meta.json")
+    with open(meta_path, encoding="utf-8") as meta_file:
+        meta = json.load(meta_file)
+    meta["format"] = 1
+    with open(meta_path, "w", encoding="utf-8") as meta_file:
+        json.dump(meta, meta_file)
+    assert store.load_matching(tiny_engine.model.data_fingerprint, 0) is None
