@@ -33,11 +33,16 @@ class Service:
         )
         self.failed = False
 
-    def train_and_save(self):
-        """Train on the dataset files plus every logged rating accepted so far, and save."""
+    def train_and_save(self, logged=None):
+        """Train on the dataset files plus every logged rating accepted so far, and save.
+
+        ``logged`` is the log as start-up already read it; retrains read their snapshot.
+        """
         position, log_size = self.engine.accepted_position()
         data_fingerprint = fingerprint(self.spark, self.args.dataset)
-        dataset = load_movielens(self.spark, self.args.dataset, self.ratings_log.read(log_size))
+        if logged is None:
+            logged = self.ratings_log.read(log_size)
+        dataset = load_movielens(self.spark, self.args.dataset, logged)
         model = self.engine.train(dataset, log_position=position, data_fingerprint=data_fingerprint)
         self.store.save(model)
         return model
@@ -50,7 +55,7 @@ class Service:
             if not self.args.retrain:
                 saved = self.store.load_matching(fingerprint(self.spark, self.args.dataset), logged.num_rows)
             self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
-            self.engine.swap_model(saved or self.train_and_save())
+            self.engine.swap_model(saved or self.train_and_save(logged))
             self.retrainer.start()
             log.info("ready: model %s", self.engine.model.version)
         except Exception:
