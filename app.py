@@ -123,14 +123,19 @@ def top_ratings(user_id, count):
     count = integer_arg("count", count, 1, current_app.config["MAX_COUNT"])
     min_ratings = request.args.get("min_ratings", str(current_app.config["DEFAULT_MIN_RATINGS"]))
     min_ratings = integer_arg("min_ratings", min_ratings, 0, MAX_ID)
+    return jsonify(recommendations_json(user_id, count, min_ratings))
+
+
+def recommendations_json(user_id, count, min_ratings):
+    """The top-``count`` body for one user: the shape every recommendation route answers with."""
     recommendations = engine().recommend(user_id, count, min_ratings)
     g.model_version = recommendations.model_version
-    return jsonify(
-        userId=user_id,
-        personalized=recommendations.personalized,
-        modelVersion=recommendations.model_version,
-        recommendations=[prediction_json(p) for p in recommendations.items],
-    )
+    return {
+        "userId": user_id,
+        "personalized": recommendations.personalized,
+        "modelVersion": recommendations.model_version,
+        "recommendations": [prediction_json(p) for p in recommendations.items],
+    }
 
 
 @bp.get("/<user_id>/ratings/<movie_id>")
