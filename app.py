@@ -1,23 +1,37 @@
 """The HTTP API: a Flask blueprint over a RecommendationEngine, and its app factory."""
 
+import functools
 import hmac
 import logging
 import re
+import time
 
-from flask import Blueprint, Flask, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
-from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound, ServiceUnavailable, Unauthorized
+from werkzeug.exceptions import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    NotFound,
+    RequestEntityTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+)
 
 from dataset import MAX_ID
 from engine import InvalidRatingError, NotFittedError, UnknownMovieError
+from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes of a POST body; larger gets 413
+    "MAX_LINES": 1000,  # ratings in one POST; more gets 400
     "MAX_COUNT": 1000,  # largest count of the top-N route
     "DEFAULT_MIN_RATINGS": 25,  # as in the tutorial this service grew from
-    "ADMIN_TOKEN": None,  # bearer token of /admin routes; None disables them
+    "API_KEYS": (),  # bearer keys that writes need; empty leaves writes open and /admin disabled
+    "PROTECT_READS": False,  # reads need a key too (health, readiness and metrics stay open)
     "RETRY_AFTER": 5,  # seconds, told to clients while the model is loading
 }
 
@@ -30,28 +44,36 @@ bp = Blueprint("ratings", __name__)
 def create_app(engine, config=None, retrainer=None):
     """Build the Flask app serving ``engine``, a RecommendationEngine.
 
-    ``config`` overrides the keys of ``DEFAULT_CONFIG`` and any Flask setting.
+    ``config`` overrides the keys of ``DEFAULT_CONFIG`` and any Flask setting except
+    ``DEBUG``: debug mode would answer errors with tracebacks, so it is refused.
     ``retrainer`` (a retraining.Retrainer) is told of new ratings, started by
     ``POST /admin/retrain`` and reported by ``/health``. Until the engine has a
     model, reads and writes answer 503 with ``Retry-After``.
     """
+    config = dict(config or {})
+    if config.get("DEBUG"):
+        raise ValueError("debug mode is not supported: it would show tracebacks to clients")
     app = Flask(__name__)
     app.config.update(DEFAULT_CONFIG)
-    app.config.update(config or {})
+    app.config.update(config)
+    app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False)  # whatever FLASK_DEBUG says
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["recommendation_engine"] = engine
     app.extensions["retrainer"] = retrainer
+    app.extensions["metrics"] = ServiceMetrics(engine, retrainer)
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(NotFittedError, not_ready)
     app.register_error_handler(Exception, unexpected_error)
     return app
 
 
 @bp.before_app_request
-def note_model_version():
-    """The version this request is answered from (versions only go up, so it is a lower bound)."""
+def note_start():
+    """The start time, and the version this request is answered from (a lower bound: versions only go up)."""
+    g.started = time.perf_counter()
     model = engine().model
     g.model_version = None if model is None else model.version
 
@@ -60,6 +82,8 @@ def note_model_version():
 def add_model_version(response):
     if g.get("model_version"):
         response.headers["X-Model-Version"] = g.model_version
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"  # bounded label values
+    metrics().observe_request(route, request.method, response.status_code, g.get("started", time.perf_counter()))
     return response
 
 
@@ -68,6 +92,11 @@ def http_error(error):
     response.data = current_app.json.dumps({"error": error.description})
     response.content_type = "application/json"
     return response
+
+
+def too_large(error):
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return http_error(RequestEntityTooLarge(f"the request body is over the limit of {limit} bytes"))
 
 
 def not_ready(error):
@@ -88,6 +117,42 @@ def engine():
 
 def retrainer():
     return current_app.extensions["retrainer"]
+
+
+def metrics():
+    return current_app.extensions["metrics"]
+
+
+def check_api_key():
+    """401 unless ``Authorization: Bearer <key>`` names one of the configured API keys."""
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    given = given.strip().encode()
+    # Every key is compared, each in constant time, so timing tells neither which key nor how much matched.
+    matches = [hmac.compare_digest(given, key.encode()) for key in current_app.config["API_KEYS"]]
+    if scheme.lower() != "bearer" or not any(matches):
+        raise Unauthorized(
+            "a valid 'Authorization: Bearer <API key>' header is required", www_authenticate=WWWAuthenticate("bearer")
+        )
+
+
+def write_route(view):
+    """The view changes state: it needs an API key whenever keys are configured."""
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        if current_app.config["API_KEYS"]:
+            check_api_key()
+        return view(*args, **kwargs)
+    return checked
+
+
+def read_route(view):
+    """The view reads data: it needs an API key when keys are configured and PROTECT_READS is set."""
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        if current_app.config["API_KEYS"] and current_app.config["PROTECT_READS"]:
+            check_api_key()
+        return view(*args, **kwargs)
+    return checked
 
 
 def integer_arg(name, text, low, high):
@@ -118,6 +183,7 @@ def user_rating_json(user_rating):
 
 
 @bp.get("/<user_id>/ratings/top/<count>")
+@read_route
 def top_ratings(user_id, count):
     user_id = user_id_arg(user_id)
     count = integer_arg("count", count, 1, current_app.config["MAX_COUNT"])
@@ -139,6 +205,7 @@ def recommendations_json(user_id, count, min_ratings):
 
 
 @bp.get("/<user_id>/ratings/<movie_id>")
+@read_route
 def movie_rating(user_id, movie_id):
     user_id = user_id_arg(user_id)
     movie_id = integer_arg("movie_id", movie_id, 0, MAX_ID)
@@ -155,6 +222,7 @@ def movie_rating(user_id, movie_id):
 
 
 @bp.get("/<user_id>/ratings")
+@read_route
 def user_ratings(user_id):
     user_id = user_id_arg(user_id)
     ratings = engine().user_ratings(user_id)
@@ -162,10 +230,11 @@ def user_ratings(user_id):
 
 
 @bp.post("/<user_id>/ratings")
+@write_route
 def add_ratings(user_id):
     """Lines ``movie_id,rating`` (any content type, as curl --data-binary sends them) or JSON."""
     user_id = user_id_arg(user_id)
-    body = request.get_data(cache=False)
+    body = read_body()
     if request.mimetype == "application/json":
         labels, ratings = parse_json_ratings(body)
     else:
@@ -175,9 +244,20 @@ def add_ratings(user_id):
     except InvalidRatingError as error:
         raise rejected(labels[error.index], error.reason) from None
     log.info("user %d: %d ratings added", user_id, len(accepted))
+    metrics().ratings_ingested.inc(len(accepted))
     if retrainer() is not None:
         retrainer().notify()
     return jsonify(userId=user_id, modelVersion=g.model_version, ratings=[user_rating_json(r) for r in accepted]), 201
+
+
+def read_body():
+    """The request body; 413 when it is over MAX_CONTENT_LENGTH, chunked bodies included."""
+    body = request.get_data(cache=False)
+    if len(body) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        # Werkzeug stops reading a chunked body at the limit without a word; only a read past
+        # it raises 413. Without this, a long body cut at a line end would be half applied.
+        request.stream.read(1)
+    return body
 
 
 def rejected(label, reason):
@@ -194,6 +274,7 @@ def parse_text_ratings(body):
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        check_batch_size(len(ratings) + 1, "lines")
         label = f"line {number}"
         fields = [field.strip() for field in line.split(",")]
         if len(fields) != 2:
@@ -210,6 +291,12 @@ def parse_text_ratings(body):
     return labels, ratings
 
 
+def check_batch_size(size, unit):
+    limit = current_app.config["MAX_LINES"]
+    if size > limit:
+        raise BadRequest(f"the body has more than {limit} ratings {unit}; send at most {limit} per request")
+
+
 def parse_json_ratings(body):
     """Labels (``item N``) and pairs from a JSON list of ``{"movieId": .., "rating": ..}``."""
     try:
@@ -218,6 +305,7 @@ def parse_json_ratings(body):
         raise BadRequest("the body is not valid JSON") from None
     if not isinstance(items, list) or not items:
         raise BadRequest('the body must be a non-empty JSON list of {"movieId": int, "rating": number}')
+    check_batch_size(len(items), "items")
     labels, ratings = [], []
     for number, item in enumerate(items, start=1):
         label = f"item {number}"
@@ -253,16 +341,19 @@ def ready():
     return jsonify(ready=True, modelVersion=g.model_version)
 
 
+@bp.get("/metrics")
+def prometheus_metrics():
+    """Prometheus text format: requests by route and status, ratings ingested, model, retraining."""
+    return Response(metrics().exposition(), content_type=METRICS_CONTENT_TYPE)
+
+
 @bp.post("/admin/retrain")
 def admin_retrain():
-    """Start a retrain now; needs ``Authorization: Bearer <ADMIN_TOKEN>``."""
-    token = current_app.config["ADMIN_TOKEN"]
-    if not token or retrainer() is None:
-        raise Forbidden("admin routes are disabled: no admin token is configured")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Unauthorized(
-            "a valid 'Authorization: Bearer <token>' header is required", www_authenticate=WWWAuthenticate("bearer")
-        )
+    """Start a retrain now; needs an API key, and is disabled (403) when none is configured."""
+    if not current_app.config["API_KEYS"]:
+        raise Forbidden("admin routes are disabled: no API keys are configured")
+    check_api_key()
+    if retrainer() is None:
+        raise Forbidden("this service does not retrain: it serves a fixed model")
     retrainer().request()
     return jsonify(status="retrain requested", training=retrainer().status()), 202

@@ -34,6 +34,9 @@ class Retrainer:
         self.backoff = backoff
         self.retrains = 0
         self.failures = 0  # consecutive
+        self.failures_total = 0
+        self.seconds_total = 0.0  # time spent retraining, successful or not
+        self.last_duration = None
         self.last_error = None
         self.last_success = None
         self.running = False
@@ -110,6 +113,7 @@ class Retrainer:
                 log.info("retrain abandoned: the service is stopping")
                 return
             self.failures += 1
+            self.failures_total += 1
             self.last_error = describe(error)
             wait = min(self.backoff[0] * 2 ** (self.failures - 1), self.backoff[1])
             self._retry_at = time.monotonic() + wait
@@ -121,6 +125,8 @@ class Retrainer:
             self.last_success = datetime.now(timezone.utc).isoformat()
             log.info("retrained: model %s in %.1fs", model.version, time.monotonic() - started)
         finally:
+            self.last_duration = time.monotonic() - started
+            self.seconds_total += self.last_duration
             self.running = False
 
 

@@ -5,6 +5,7 @@ import logging
 import logging.handlers
 import os
 import queue
+import re
 import signal
 import sys
 import tempfile
@@ -15,12 +16,15 @@ from cherrypy.process.plugins import Monitor
 from paste.translogger import TransLogger
 from pyspark.sql import SparkSession
 
+import http_server
 import model_params
 from app import create_app
 from service import Service
 
 log = logging.getLogger("server")
 
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750's b64token
+ACCESS_LOGGER = "access"
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATASET = os.path.join(HERE, "data", "ml-latest-small")
 DEFAULT_STATE_DIR = os.path.join(HERE, "state")
@@ -37,8 +41,15 @@ def parse_args(argv):
         "(default: a temporary local directory)",
     )
     # Measured at concurrency 32 on 2 cores: 4 threads serve top-10 at 635/s with p99 61 ms,
-    # 16 threads at 472/s with p99 223 ms (GIL contention and keep-alive reconnects).
+    # 16 threads at 472/s with p99 223 ms (GIL contention).
     parser.add_argument("--threads", type=int, default=4, help="HTTP worker threads")
+    parser.add_argument(
+        "--queue-size", type=int, default=128, help="requests waiting for a thread; more are answered 503 at once"
+    )
+    parser.add_argument(
+        "--socket-timeout", type=float, default=10.0, help="seconds a connection may stay silent before it is closed"
+    )
+    parser.add_argument("--keep-alive-limit", type=int, default=256, help="idle keep-alive connections kept open")
     parser.add_argument(
         "--state-dir", default=DEFAULT_STATE_DIR, help="local directory of the ratings log and saved models"
     )
@@ -49,10 +60,16 @@ def parse_args(argv):
     )
     parser.add_argument("--keep-models", type=int, default=3, help="saved model versions to keep")
     parser.add_argument(
-        "--admin-token-file",
-        help="file holding the bearer token of POST /admin/retrain (or set RECOMMENDER_ADMIN_TOKEN); "
-        "without one the admin routes are disabled",
+        "--api-keys-file",
+        help="file of API keys, one per line, that writes need as 'Authorization: Bearer <key>' "
+        "(or set RECOMMENDER_API_KEYS, comma-separated); without keys writes are open and /admin is disabled",
     )
+    parser.add_argument("--protect-reads", action="store_true", help="reads need an API key too")
+    parser.add_argument(
+        "--max-body-bytes", type=int, default=1024 * 1024, help="largest POST body; larger gets 413"
+    )
+    parser.add_argument("--max-lines", type=int, default=1000, help="most ratings in one POST; more gets 400")
+    parser.add_argument("--access-log", help="file of the access log (default: the service's log on stderr)")
     model_params.add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -87,42 +104,61 @@ def exit_when_parent_dies():
     Monitor(cherrypy.engine, check_parent, frequency=1, name="parent-watch").subscribe()
 
 
-def start_http(app, host, port, threads, launched_by_spark_submit=False):
-    """Serve the WSGI app with CherryPy in its threads; SIGTERM or Ctrl-C stops it."""
-    cherrypy.tree.graft(TransLogger(app, setup_console_handler=False), "/")
+def start_http(app, args, launched_by_spark_submit=False):
+    """Serve the WSGI app from the CherryPy engine's threads; SIGTERM or Ctrl-C stops it."""
     cherrypy.config.update({
         "environment": "production",  # no autoreload, no tracebacks
         "engine.autoreload.on": False,
         "log.screen": False,
-        "server.socket_host": host,
-        "server.socket_port": port,
-        "server.thread_pool": threads,
-        # Listen backlog (CherryPy's default is 5): cheroot closes keep-alive connections beyond
-        # 10 idle ones, clients reconnect in bursts, and SYNs over the backlog wait a 1 s retransmit.
-        "server.socket_queue_size": 128,
     })
     cherrypy.log.error_log.propagate = True
+    cherrypy.server.unsubscribe()  # http_server's bounded server instead of CherryPy's default one
+    server = http_server.bounded_server(
+        app, args.host, args.port, threads=args.threads, queue_size=args.queue_size,
+        socket_timeout=args.socket_timeout, keep_alive_limit=args.keep_alive_limit,
+    )
+    http_server.mount(cherrypy.engine, server)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: cherrypy.engine.exit())
     if launched_by_spark_submit:
         exit_when_parent_dies()
     cherrypy.engine.start()
-    log.info("listening on http://%s:%d", host, port)
+    log.info("listening on http://%s:%d", args.host, args.port)
 
 
-def admin_token(args):
-    if args.admin_token_file:
-        with open(args.admin_token_file, encoding="utf-8") as token_file:
-            return token_file.read().strip() or None
-    return os.environ.get("RECOMMENDER_ADMIN_TOKEN") or None
+def api_keys(args):
+    """The API keys from ``--api-keys-file`` or ``RECOMMENDER_API_KEYS``; empty when neither is set."""
+    if args.api_keys_file:
+        with open(args.api_keys_file, encoding="utf-8") as keys_file:
+            keys = [line.strip() for line in keys_file if line.strip() and not line.startswith("#")]
+        if not keys:
+            raise SystemExit(f"error: {args.api_keys_file} holds no API keys")
+    else:
+        keys = [key.strip() for key in os.environ.get("RECOMMENDER_API_KEYS", "").split(",") if key.strip()]
+    for key in keys:
+        if not BEARER_TOKEN.fullmatch(key):  # never echo the key itself
+            raise SystemExit("error: an API key has characters a bearer token cannot carry (RFC 6750)")
+    return tuple(keys)
 
 
-def serve(spark, args, launched_by_spark_submit):
+def app_config(args):
+    return {
+        "API_KEYS": api_keys(args),
+        "PROTECT_READS": args.protect_reads,
+        "MAX_CONTENT_LENGTH": args.max_body_bytes,
+        "MAX_LINES": args.max_lines,
+    }
+
+
+def serve(spark, args, config, launched_by_spark_submit):
     """Listen at once (``/health`` and ``/ready`` answer), then load or train the model."""
     service = Service(spark, args, on_failure=cherrypy.engine.exit)
-    app = create_app(service.engine, {"ADMIN_TOKEN": admin_token(args)}, service.retrainer)
+    app = create_app(service.engine, config, service.retrainer)
+    if not app.config["API_KEYS"]:
+        log.warning("no API keys configured: anyone who can reach the service can post ratings")
     try:
-        start_http(app, args.host, args.port, args.threads, launched_by_spark_submit)
+        access_logged = TransLogger(app, logger_name=ACCESS_LOGGER, setup_console_handler=False)
+        start_http(access_logged, args, launched_by_spark_submit)
         threading.Thread(target=service.load_or_train, name="model-loader", daemon=True).start()
         cherrypy.engine.block()
     finally:
@@ -138,31 +174,40 @@ def stop_spark(spark):
         log.warning("Spark did not stop cleanly: %s", error)
 
 
-def log_in_background():
+def log_in_background(access_log=None):
     """Log through a queue, so request threads never wait on writing the access log.
 
-    Returns the QueueListener that writes the records to stderr; stop it to flush.
+    The access log (TransLogger's logger) goes to the file ``access_log`` if given, else
+    to stderr with the rest. Returns the QueueListener that writes; stop it to flush.
     """
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handlers = [handler]
+    if access_log:
+        # Watched: logrotate may move the file away; the next line then goes to a new one.
+        access_handler = logging.handlers.WatchedFileHandler(access_log, encoding="utf-8")
+        access_handler.addFilter(logging.Filter(ACCESS_LOGGER))
+        handler.addFilter(lambda record: not record.name.startswith(ACCESS_LOGGER))
+        handlers.append(access_handler)
     records = queue.SimpleQueue()
     to_queue = logging.handlers.QueueHandler(records)
-    to_queue.setFormatter(logging.Formatter("%(message)s"))  # the listener's handler adds the prefix
+    to_queue.setFormatter(logging.Formatter("%(message)s"))  # the listener's handlers add any prefix
     logging.basicConfig(level=logging.INFO, handlers=[to_queue])
-    listener = logging.handlers.QueueListener(records, handler)
+    listener = logging.handlers.QueueListener(records, *handlers)
     listener.start()
     return listener
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    log_writer = log_in_background()
+    config = app_config(args)  # bad keys stop here, before Spark starts
+    log_writer = log_in_background(args.access_log)
     # spark-submit starts the JVM and then this process, telling it the gateway's port.
     launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as scratch:
         spark = build_spark(args.checkpoint_dir or scratch)
         try:
-            return serve(spark, args, launched_by_spark_submit)
+            return serve(spark, args, config, launched_by_spark_submit)
         finally:
             stop_spark(spark)
             log_writer.stop()

@@ -1,3 +1,5 @@
+import io
+
 import pytest
 
 from app import create_app
@@ -193,23 +195,108 @@ def test_before_a_model_is_loaded_health_is_200_and_the_rest_503():
 
 
 @pytest.mark.parametrize(
-    "token, header, status",
+    "keys, header, status",
     [
-        (None, "Bearer anything", 403),
-        ("s3cret", None, 401),
-        ("s3cret", "Bearer wrong", 401),
-        ("s3cret", "Basic s3cret", 401),
-        ("s3cret", "Bearer s3cret", 202),
+        ((), "Bearer anything", 403),
+        (("k1", "s3cret"), None, 401),
+        (("k1", "s3cret"), "Bearer wrong", 401),
+        (("k1", "s3cret"), "Basic s3cret", 401),
+        (("k1", "s3cret"), "Bearer s3cret", 202),
+        (("k1", "s3cret"), "bearer  k1 ", 202),
     ],
 )
-def test_admin_retrain_needs_the_configured_bearer_token(tiny_engine, token, header, status):
+def test_admin_retrain_needs_a_configured_api_key(tiny_engine, keys, header, status):
     retrainer = Retrainer(tiny_engine, train=lambda: None)  # not started: only the request is recorded
-    client = create_app(tiny_engine, {"ADMIN_TOKEN": token}, retrainer).test_client()
+    client = create_app(tiny_engine, {"API_KEYS": keys}, retrainer).test_client()
     response = client.post("/admin/retrain", headers={"Authorization": header} if header else {})
     assert response.status_code == status and response.mimetype == "application/json"
     assert retrainer._requested is (status == 202)
     if status == 401:
         assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.fixture
+def keyed_client(tiny_engine):
+    return create_app(tiny_engine, {"API_KEYS": ("s3cret",), "DEFAULT_MIN_RATINGS": 0}).test_client()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}, {"Authorization": "Bearer s3cret2"}],
+)
+def test_with_api_keys_a_post_without_the_key_is_401_and_writes_nothing(keyed_client, new_user_id, headers):
+    response = keyed_client.post(f"/{new_user_id}/ratings", data=b"1,5\n", headers=headers)
+    assert_error(response, 401, "Authorization: Bearer")
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert keyed_client.get(f"/{new_user_id}/ratings").get_json()["ratings"] == []
+
+
+def test_with_api_keys_the_key_in_the_url_is_not_accepted(keyed_client, new_user_id):
+    assert keyed_client.post(f"/{new_user_id}/ratings?api_key=s3cret&key=s3cret", data=b"1,5\n").status_code == 401
+
+
+def test_with_api_keys_a_post_with_the_key_is_applied_and_reads_stay_open(keyed_client, new_user_id):
+    response = keyed_client.post(f"/{new_user_id}/ratings", data=b"1,5\n", headers={"Authorization": "Bearer s3cret"})
+    assert response.status_code == 201
+    assert keyed_client.get(f"/{new_user_id}/ratings").get_json()["ratings"][0]["movieId"] == 1
+    assert keyed_client.get("/1/ratings/top/3").status_code == 200
+
+
+def test_protect_reads_needs_the_key_on_data_routes_only(tiny_engine):
+    client = create_app(tiny_engine, {"API_KEYS": ("s3cret",), "PROTECT_READS": True}).test_client()
+    for path in ("/1/ratings/top/3", "/1/ratings/1", "/1/ratings"):
+        assert_error(client.get(path), 401, "Bearer")
+        assert client.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    for path in ("/health", "/ready", "/metrics"):
+        assert client.get(path).status_code == 200
+
+
+def test_an_invalid_batch_with_the_key_is_still_400(keyed_client, new_user_id):
+    response = keyed_client.post(f"/{new_user_id}/ratings", data=b"1,9\n", headers={"Authorization": "Bearer s3cret"})
+    assert_error(response, 400, "line 1")
+
+
+def ratings_body(movies, content_type):
+    if content_type == "application/json":
+        return "[" + ",".join(f'{{"movieId": {m}, "rating": 4}}' for m in movies) + "]"
+    return "".join(f"{m},4\n\n" for m in movies)  # blank lines do not count
+
+
+@pytest.mark.parametrize("content_type, unit", [(FORM, "lines"), ("application/json", "items")])
+def test_more_ratings_than_max_lines_is_400_and_nothing_applied(tiny_engine, new_user_id, content_type, unit):
+    client = create_app(tiny_engine, {"MAX_LINES": 3}).test_client()
+    response = post_lines(client, new_user_id, ratings_body([1, 2, 3, 4], content_type), content_type)
+    assert_error(response, 400, f"more than 3 ratings {unit}")
+    assert client.get(f"/{new_user_id}/ratings").get_json()["ratings"] == []
+    assert post_lines(client, new_user_id, ratings_body([1, 2, 3], content_type), content_type).status_code == 201
+
+
+def post_chunked(client, user, body):
+    """As a server that terminates chunked bodies (cheroot) hands them over: no Content-Length."""
+    return client.post(f"/{user}/ratings", input_stream=io.BytesIO(body), content_type=FORM,
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_a_chunked_body_over_the_limit_is_413_even_when_cut_at_a_line_end(tiny_engine, new_user_id):
+    client = create_app(tiny_engine, {"MAX_CONTENT_LENGTH": 16}).test_client()
+    response = post_chunked(client, new_user_id, b"1,5\n2,4\n3,3\n4,2\n5,1\n")  # 20 bytes; 16 are 4 whole lines
+    assert_error(response, 413, "over the limit of 16 bytes")
+    assert client.get(f"/{new_user_id}/ratings").get_json()["ratings"] == []
+    assert post_chunked(client, new_user_id, b"1,5\n2,4\n3,3\n").status_code == 201
+
+
+def test_a_body_of_exactly_the_limit_is_accepted(tiny_engine, new_user_id):
+    client = create_app(tiny_engine, {"MAX_CONTENT_LENGTH": 16}).test_client()
+    assert post_lines(client, new_user_id, "1,5\n2,4\n3,3\n4,2\n").status_code == 201
+
+
+def test_debug_mode_cannot_be_turned_on(tiny_engine, monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    app = create_app(BrokenEngine())
+    assert app.debug is False
+    assert_error(app.test_client().get("/1/ratings"), 500, "internal server error")
+    with pytest.raises(ValueError, match="debug mode"):
+        create_app(tiny_engine, {"DEBUG": True})
 
 
 class BrokenEngine:

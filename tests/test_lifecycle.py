@@ -14,7 +14,7 @@ import requests
 from conftest import wait_for, write_tiny_dataset
 from service_process import ServiceProcess
 
-ADMIN_TOKEN = "test-admin-token"
+API_KEY = "test-api-key"
 MOVIES = list(range(1, 13))
 
 
@@ -91,18 +91,18 @@ def test_every_acknowledged_rating_survives_kill_9_and_a_torn_log(tmp_path):
 def retraining_server(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("retraining")
     dataset = write_tiny_dataset(scratch / "data")
-    os.environ["RECOMMENDER_ADMIN_TOKEN"] = ADMIN_TOKEN
+    os.environ["RECOMMENDER_API_KEYS"] = API_KEY
     try:
         server = start(scratch, dataset, "server")
     finally:
-        del os.environ["RECOMMENDER_ADMIN_TOKEN"]
+        del os.environ["RECOMMENDER_API_KEYS"]
     server.dataset = dataset
     yield server
     server.stop()
 
 
 def retrain(server):
-    response = requests.post(server.url + "/admin/retrain", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    response = requests.post(server.url + "/admin/retrain", headers={"Authorization": f"Bearer {API_KEY}"})
     assert response.status_code == 202
 
 

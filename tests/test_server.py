@@ -65,6 +65,15 @@ def test_bad_input_is_json_over_the_wire(server):
     assert response.status_code == 413 and "error" in response.json()
 
 
+def test_a_chunked_body_over_the_limit_is_413_and_applies_nothing(server):
+    before = requests.get(server.url + "/5/ratings").json()["ratings"]
+    chunks = (b"1,5\n" * 25_000 for _ in range(20))  # 2 MB without a Content-Length: over the 1 MiB limit
+    response = requests.post(server.url + "/5/ratings", data=chunks)
+    assert response.request.headers["Transfer-Encoding"] == "chunked"
+    assert response.status_code == 413 and "over the limit of 1048576 bytes" in response.json()["error"]
+    assert requests.get(server.url + "/5/ratings").json()["ratings"] == before
+
+
 def test_latency_benchmark_runs_in_short_mode(server, repo_root):
     """bench/latency.py against the running service, so the script cannot rot."""
     spec = importlib.util.spec_from_file_location("latency", os.path.join(repo_root, "bench", "latency.py"))
