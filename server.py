@@ -49,6 +49,11 @@ def parse_args(argv):
     )
     parser.add_argument("--keep-models", type=int, default=3, help="saved model versions to keep")
     parser.add_argument(
+        "--model-dir",
+        help="serve the newest model saved in DIR as it is (SageMaker's /opt/ml/model): no dataset, no "
+        "retraining; posted ratings are still logged in --state-dir and folded in",
+    )
+    parser.add_argument(
         "--admin-token-file",
         help="file holding the bearer token of POST /admin/retrain (or set RECOMMENDER_ADMIN_TOKEN); "
         "without one the admin routes are disabled",
