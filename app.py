@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONFIG = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes of a POST body; larger gets 413
     "MAX_COUNT": 1000,  # largest count of the top-N route
+    "MAX_BATCH_USERS": 100,  # most userIds in one POST /invocations
     "DEFAULT_MIN_RATINGS": 25,  # as in the tutorial this service grew from
     "ADMIN_TOKEN": None,  # bearer token of /admin routes; None disables them
     "RETRY_AFTER": 5,  # seconds, told to clients while the model is loading
@@ -43,6 +44,8 @@ def create_app(engine, config=None, retrainer=None):
     app.extensions["recommendation_engine"] = engine
     app.extensions["retrainer"] = retrainer
     app.register_blueprint(bp)
+    from sagemaker_container import bp as sagemaker_bp  # not at the top: it imports this module
+    app.register_blueprint(sagemaker_bp)  # /ping and /invocations
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(NotFittedError, not_ready)
     app.register_error_handler(Exception, unexpected_error)
