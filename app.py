@@ -29,6 +29,7 @@ DEFAULT_CONFIG = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes of a POST body; larger gets 413
     "MAX_LINES": 1000,  # ratings in one POST; more gets 400
     "MAX_COUNT": 1000,  # largest count of the top-N route
+    "MAX_BATCH_USERS": 100,  # most userIds in one POST /invocations
     "DEFAULT_MIN_RATINGS": 25,  # as in the tutorial this service grew from
     "API_KEYS": (),  # bearer keys that writes need; empty leaves writes open and /admin disabled
     "PROTECT_READS": False,  # reads need a key too (health, readiness and metrics stay open)
@@ -63,6 +64,8 @@ def create_app(engine, config=None, retrainer=None):
     app.extensions["retrainer"] = retrainer
     app.extensions["metrics"] = ServiceMetrics(engine, retrainer)
     app.register_blueprint(bp)
+    from sagemaker_container import bp as sagemaker_bp  # not at the top: it imports this module
+    app.register_blueprint(sagemaker_bp)  # /ping and /invocations
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(RequestEntityTooLarge, too_large)
     app.register_error_handler(NotFittedError, not_ready)

@@ -56,9 +56,9 @@ def parse_args(argv):
     return args
 
 
-def build_spark(checkpoint_dir):
+def build_spark(checkpoint_dir, app_name="recommender-evaluation"):
     """The offline commands' Spark session: few shuffle partitions unless configured."""
-    spark = SparkSession.builder.appName("recommender-evaluation").config("spark.ui.showConsoleProgress", "false").getOrCreate()
+    spark = SparkSession.builder.appName(app_name).config("spark.ui.showConsoleProgress", "false").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     if not spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
         # 200 tiny tasks per shuffle dominate the run time of a small dataset.

@@ -83,13 +83,32 @@ class ModelStore:
 
         Returns None when there is none; unreadable versions are logged and passed over.
         """
+        def matches(meta):
+            return meta["data_fingerprint"] == data_fingerprint and meta["log_position"] <= log_records
+
+        return self._load_newest_where(matches)
+
+    def load_newest(self):
+        """The newest saved model, whatever data it was trained on.
+
+        For serving a model as it is (``server.py --model-dir``): another format or an
+        unreadable version is logged and passed over, as by ``load_matching``.
+
+        Returns
+        -------
+        engine.TrainedModel or None
+            None when the directory holds no loadable model.
+        """
+        return self._load_newest_where(lambda meta: True)
+
+    def _load_newest_where(self, matches):
         for version in self.versions():
             try:
                 meta = read_json(os.path.join(self.directory, version, "meta.json"))
                 if meta.get("format") != FORMAT:
                     log.info("saved model %s has another format; not used", version)
                     continue
-                if meta["data_fingerprint"] != data_fingerprint or meta["log_position"] > log_records:
+                if not matches(meta):
                     log.info("saved model %s does not match the data; not used", version)
                     continue
                 started = time.perf_counter()
@@ -100,7 +119,6 @@ class ModelStore:
             log.info("saved model %s loaded in %.2fs", version, time.perf_counter() - started)
             return model
         return None
-
 
 def to_files(model):
     """(arrays, catalog JSON, meta JSON) of a TrainedModel, field by field."""

@@ -60,6 +60,11 @@ def parse_args(argv):
     )
     parser.add_argument("--keep-models", type=int, default=3, help="saved model versions to keep")
     parser.add_argument(
+        "--model-dir",
+        help="serve the newest model saved in DIR as it is (SageMaker's /opt/ml/model): no dataset, no "
+        "retraining; posted ratings are still logged in --state-dir and folded in",
+    )
+    parser.add_argument(
         "--api-keys-file",
         help="file of API keys, one per line, that writes need as 'Authorization: Bearer <key>' "
         "(or set RECOMMENDER_API_KEYS, comma-separated); without keys writes are open and /admin is disabled",

@@ -1,5 +1,6 @@
 """The service's moving parts and their lifecycle: start-up, retrain-and-save, shutdown."""
 
+import dataclasses
 import logging
 import os
 
@@ -17,7 +18,9 @@ class Service:
     """The dataset, the ratings log, the engine, saved models and retraining, wired together.
 
     ``args`` are server.py's options; ``on_failure`` is called when no model could be
-    loaded or trained at start-up, after which the service cannot serve.
+    loaded or trained at start-up, after which the service cannot serve. With
+    ``args.model_dir`` it serves a saved model as it is and never retrains
+    (``retrainer`` is None).
     """
 
     def __init__(self, spark, args, on_failure):
@@ -27,7 +30,7 @@ class Service:
         self.ratings_log = RatingsLog(os.path.join(args.state_dir, "ratings-log.csv"))
         self.engine = RecommendationEngine(**model_params.engine_kwargs(args), ratings_log=self.ratings_log)
         self.store = ModelStore(os.path.join(args.state_dir, "models"), keep=args.keep_models)
-        self.retrainer = Retrainer(
+        self.retrainer = None if args.model_dir else Retrainer(
             self.engine, self.train_and_save,
             min_new_ratings=args.retrain_after_ratings, max_delay=args.retrain_after_seconds,
         )
@@ -48,21 +51,43 @@ class Service:
         return model
 
     def load_or_train(self):
-        """Serve the newest saved model matching the data, or train one; then retrain in the background."""
+        """Serve the newest saved model matching the data, or train one; then retrain in the background.
+
+        With ``--model-dir``: serve the newest model there, with the logged ratings folded in.
+        """
         try:
             logged = self.ratings_log.open()
             saved = None
-            if not self.args.retrain:
+            if self.args.model_dir:
+                saved = self.model_as_saved()
+            elif not self.args.retrain:
                 saved = self.store.load_matching(fingerprint(self.spark, self.args.dataset), logged.num_rows)
             self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
             self.engine.swap_model(saved or self.train_and_save(logged))
-            self.retrainer.start()
+            if self.retrainer is not None:
+                self.retrainer.start()
             log.info("ready: model %s", self.engine.model.version)
         except Exception:
             log.exception("no model could be loaded or trained; stopping")
             self.failed = True
             self.on_failure()
 
+    def model_as_saved(self):
+        """The newest model in ``--model-dir``, to serve without its dataset.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the directory holds no loadable model.
+        """
+        model = ModelStore(self.args.model_dir).load_newest()
+        if model is None:
+            raise FileNotFoundError(f"no saved model in {self.args.model_dir}")
+        # Its log position counts ratings of the log it was trained with, not of this
+        # state directory's: every rating logged here is to be folded in on top of it.
+        return dataclasses.replace(model, log_position=0)
+
     def close(self):
-        self.retrainer.stop(timeout=30, cancel=self.spark.sparkContext.cancelAllJobs)
+        if self.retrainer is not None:
+            self.retrainer.stop(timeout=30, cancel=self.spark.sparkContext.cancelAllJobs)
         self.ratings_log.close()

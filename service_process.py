@@ -24,6 +24,23 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def driver_pid(process, script="server.py"):
+    """The Python driver of a spark-submit ``process``: the child of its JVM that runs ``script``.
+
+    The JVM has other, short-lived children (Hadoop runs shell commands), so the
+    child is picked by its command line.
+    """
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout
+    for pid in children.split():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if script.encode() in cmdline.read():
+                    return int(pid)
+        except FileNotFoundError:
+            continue
+    raise ServiceFailed(f"no {script} child of spark-submit (pid {process.pid})")
+
+
 class ServiceProcess:
     """The service under ``spark-submit``, logging to ``log_path``.
 
@@ -59,20 +76,8 @@ class ServiceProcess:
         raise ServiceFailed(f"the service was not ready after {timeout}s:\n{self.log()}")
 
     def driver_pid(self):
-        """The Python driver: the child of spark-submit's JVM that runs server.py.
-
-        The JVM has other, short-lived children (Hadoop runs shell commands), so the
-        child is picked by its command line.
-        """
-        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
-        for pid in children.split():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                    if b"server.py" in cmdline.read():
-                        return int(pid)
-            except FileNotFoundError:
-                continue
-        raise ServiceFailed(f"no server.py child of spark-submit (pid {self.process.pid})")
+        """The Python driver: the child of spark-submit's JVM that runs server.py."""
+        return driver_pid(self.process)
 
     def log(self, tail=5000):
         with open(self.log_path, encoding="utf-8", errors="replace") as log:
