@@ -45,21 +45,23 @@ class ServiceProcess:
     """The service under ``spark-submit``, logging to ``log_path``.
 
     ``server_args`` are passed to server.py; ``--port`` is chosen free unless given.
-    The spark-submit and Python of the running interpreter's environment are used.
+    The spark-submit and Python of the running interpreter's environment are used;
+    ``env`` adds to (or overrides) the inherited environment variables.
     """
 
-    def __init__(self, log_path, *server_args, master="local[2]"):
+    def __init__(self, log_path, *server_args, master="local[2]", env=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = str(log_path)
         venv_bin = os.path.dirname(sys.executable)
-        env = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"], PYSPARK_PYTHON=sys.executable)
+        environment = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"], PYSPARK_PYTHON=sys.executable)
+        environment.update(env or {})
         command = [
             os.path.join(venv_bin, "spark-submit"), "--master", master,
             "server.py", "--port", str(self.port), *server_args,
         ]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
     def wait_until_up(self, timeout=300):
         """Wait for ``/ready`` to say 200 and return the JSON body of ``/health``."""
