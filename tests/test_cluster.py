@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 SPARK_HOME = os.path.dirname(os.path.abspath(pyspark.__file__))
 SPARK_CLASS = os.path.join(SPARK_HOME, "bin", "spark-class")
 APP_NAME = "movie-recommender"  # server.py's Spark application name
-ADMIN_TOKEN = "cluster-test-token"
+API_KEY = "cluster-test-key"
+AUTHORIZED = {"Authorization": f"Bearer {API_KEY}"}
 # Set in the environment of every process this test starts; children (executors, the
 # Python driver) inherit it, so the processes left behind can be found by it alone.
 MARKER = "RECOMMENDER_CLUSTER_TEST"
@@ -193,9 +194,7 @@ def test_serves_posts_and_retrains_on_a_standalone_cluster(cluster, tmp_path):
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_LOCAL_DIRS": cluster.env["SPARK_LOCAL_DIRS"],
         MARKER: cluster.marker,
-        # The admin route's credential before and after the switch to API keys.
-        "RECOMMENDER_ADMIN_TOKEN": ADMIN_TOKEN,
-        "RECOMMENDER_API_KEYS": ADMIN_TOKEN,
+        "RECOMMENDER_API_KEYS": API_KEY,
     }
     # Relative paths on purpose: the executors run in the worker's directory, not the
     # driver's, so these only work if they are made absolute before Spark sees them.
@@ -239,7 +238,7 @@ def test_serves_posts_and_retrains_on_a_standalone_cluster(cluster, tmp_path):
             assert response.headers["X-Model-Version"] == first_version
 
         # A new user's ratings are accepted, served back and fold in at once.
-        posted = requests.post(f"{server.url}/500/ratings", data="1,5\n2,4.5\n7,1\n", timeout=10)
+        posted = requests.post(f"{server.url}/500/ratings", data="1,5\n2,4.5\n7,1\n", headers=AUTHORIZED, timeout=10)
         assert posted.status_code == 201, posted.text
         own = requests.get(f"{server.url}/500/ratings", timeout=10).json()["ratings"]
         assert [(r["movieId"], r["rating"]) for r in own] == [(1, 5.0), (2, 4.5), (7, 1.0)]
@@ -249,7 +248,7 @@ def test_serves_posts_and_retrains_on_a_standalone_cluster(cluster, tmp_path):
         # A retrain asked for over HTTP runs on the cluster and serves a newer model that
         # includes the posted ratings (shipped from the driver's log into Spark).
         retrain = requests.post(
-            f"{server.url}/admin/retrain", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
+            f"{server.url}/admin/retrain", headers=AUTHORIZED, timeout=10
         )
         assert retrain.status_code == 202, retrain.text
 
