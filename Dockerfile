@@ -9,7 +9,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
-COPY app.py dataset.py engine.py model_params.py model_params.json model_store.py ratings_log.py retraining.py \
+COPY app.py dataset.py engine.py model_params.py model_params.json model_store.py openapi.py ratings_log.py retraining.py \
      server.py service.py evaluate.py evaluation.py tune.py ./
 COPY data/ data/
 

@@ -8,6 +8,7 @@ from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, NotFound, ServiceUnavailable, Unauthorized
 
+import openapi
 from dataset import MAX_ID
 from engine import InvalidRatingError, NotFittedError, UnknownMovieError
 
@@ -251,6 +252,12 @@ def ready():
     if engine().model is None:
         raise NotFittedError("no model yet")
     return jsonify(ready=True, modelVersion=g.model_version)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """This API's OpenAPI 3 document, with this app's limits and keys (see openapi.py)."""
+    return jsonify(openapi.document(current_app.config))
 
 
 @bp.post("/admin/retrain")
