@@ -18,6 +18,7 @@ from werkzeug.exceptions import (
     Unauthorized,
 )
 
+import openapi
 from dataset import MAX_ID
 from engine import InvalidRatingError, NotFittedError, UnknownMovieError
 from metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -348,6 +349,12 @@ def ready():
 def prometheus_metrics():
     """Prometheus text format: requests by route and status, ratings ingested, model, retraining."""
     return Response(metrics().exposition(), content_type=METRICS_CONTENT_TYPE)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """This API's OpenAPI 3 document, with this app's limits and keys (see openapi.py)."""
+    return jsonify(openapi.document(current_app.config))
 
 
 @bp.post("/admin/retrain")
