@@ -13,7 +13,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY app.py dataset.py engine.py http_server.py metrics.py model_params.py model_params.json model_store.py \
      openapi.py ratings_log.py retraining.py \
-     sagemaker_container.py server.py service.py evaluate.py evaluation.py tune.py ./
+     sagemaker_container.py server.py service.py spark_session.py evaluate.py evaluation.py tune.py ./
 COPY bin/ bin/
 COPY data/ data/
 

@@ -3,13 +3,14 @@
 import hashlib
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ CORRUPT_COLUMN = "_corrupt_record"
 RATINGS_SCHEMA = f"userId INT, movieId INT, rating DOUBLE, timestamp LONG, {CORRUPT_COLUMN} STRING"
 MOVIES_SCHEMA = f"movieId INT, title STRING, genres STRING, {CORRUPT_COLUMN} STRING"
 MAX_ID = 2**31 - 1  # Spark ALS ids are 32-bit integers
+LOGGED_FIRST = 2**62  # orders a logged rating after every rating of the files
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,9 @@ def join_path(directory, name):
 def read_csv(spark: SparkSession, path, schema, valid):
     """Read a CSV file with a header row, keeping only rows for which ``valid`` holds.
 
-    Rows Spark cannot parse against ``schema`` and rows failing ``valid`` are dropped;
-    how many were dropped is logged.
+    Rows Spark cannot parse against ``schema`` and rows failing ``valid`` are dropped.
+    They are counted while the first Spark job that reads the file runs (no pass of
+    its own), and logged when it ends.
     """
     raw = spark.read.csv(
         path,
@@ -65,13 +68,24 @@ def read_csv(spark: SparkSession, path, schema, valid):
         encoding="UTF-8",
     )
     is_valid = F.col(CORRUPT_COLUMN).isNull() & F.coalesce(valid, F.lit(False))
-    counts = raw.agg(F.count(F.lit(1)).alias("rows"), F.count(F.when(is_valid, 1)).alias("kept")).first()
-    dropped = counts["rows"] - counts["kept"]
+    counts = Observation(f"rows of {path}")
+    observed = raw.observe(counts, F.count(F.lit(1)).alias("rows"), F.count(F.when(is_valid, 1)).alias("kept"))
+    threading.Thread(target=log_row_counts, args=(path, counts), name="csv-row-counts", daemon=True).start()
+    return observed.filter(is_valid).drop(CORRUPT_COLUMN)
+
+
+def log_row_counts(path, counts):
+    """Log how many rows of ``path`` were read and dropped, once a job has read it."""
+    try:
+        result = counts.get  # blocks until the first job reading the file ends
+    except Exception as error:  # Spark stopped before any job read the file
+        log.debug("%s: rows not counted: %s", path, error)
+        return
+    dropped = result["rows"] - result["kept"]
     if dropped:
-        log.warning("%s: dropped %d malformed rows of %d", path, dropped, counts["rows"])
+        log.warning("%s: dropped %d malformed rows of %d", path, dropped, result["rows"])
     else:
-        log.info("%s: %d rows", path, counts["rows"])
-    return raw.filter(is_valid).drop(CORRUPT_COLUMN)
+        log.info("%s: %d rows", path, result["rows"])
 
 
 def valid_id(column):
@@ -101,8 +115,13 @@ def latest_rating_per_pair(ratings):
     Logged ratings (``_seq`` > 0, in the order accepted) win over the base dataset's
     (``_seq`` 0), which are ordered by their timestamps.
     """
+    # One long as the order, not a struct of (_seq, timestamp): with a struct Spark sorts
+    # every rating (a sort aggregate) instead of hashing them.
+    newest = F.when(F.col("_seq") > 0, F.lit(LOGGED_FIRST) + F.col("_seq")).otherwise(
+        F.least(F.col("timestamp"), F.lit(LOGGED_FIRST - 1))
+    )
     return ratings.groupBy("userId", "movieId").agg(
-        F.max_by("rating", F.struct("_seq", "timestamp")).alias("rating"),
+        F.max_by("rating", newest).alias("rating"),
         F.max("timestamp").alias("timestamp"),
     )
 

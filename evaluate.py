@@ -13,11 +13,10 @@ import sys
 import tempfile
 import time
 
-from pyspark.sql import SparkSession
-
 import model_params
 from dataset import load_movielens, load_ratings, read_movies, resolve_path
 from evaluation import METRIC_KEYS, evaluate
+from spark_session import build_spark
 
 log = logging.getLogger("evaluate")
 
@@ -54,17 +53,6 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     check_data_arguments(parser, args)
     return args
-
-
-def build_spark(checkpoint_dir, app_name="recommender-evaluation"):
-    """The offline commands' Spark session: few shuffle partitions unless configured."""
-    spark = SparkSession.builder.appName(app_name).config("spark.ui.showConsoleProgress", "false").getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    if not spark.sparkContext.getConf().contains("spark.sql.shuffle.partitions"):
-        # 200 tiny tasks per shuffle dominate the run time of a small dataset.
-        spark.conf.set("spark.sql.shuffle.partitions", str(2 * spark.sparkContext.defaultParallelism))
-    spark.sparkContext.setCheckpointDir(checkpoint_dir)  # keeps ALS lineage short
-    return spark
 
 
 def load_split(spark, args):
@@ -138,7 +126,7 @@ def main(argv=None):
     level = logging.ERROR if args.json else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as scratch:
-        spark = build_spark(scratch)
+        spark = build_spark(scratch, app_name="recommender-evaluation")
         try:
             report = run(spark, args)
         finally:

@@ -29,9 +29,9 @@ import app as api
 import model_params
 from dataset import MAX_ID, fingerprint, load_movielens
 from engine import NotFittedError, RecommendationEngine
-from evaluate import build_spark
 from model_store import ModelStore
 from retraining import describe
+from spark_session import build_spark
 
 log = logging.getLogger("sagemaker_container")
 

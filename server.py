@@ -14,12 +14,12 @@ import threading
 import cherrypy
 from cherrypy.process.plugins import Monitor
 from paste.translogger import TransLogger
-from pyspark.sql import SparkSession
 
 import http_server
 import model_params
 from app import create_app
 from service import Service
+from spark_session import build_spark
 
 log = logging.getLogger("server")
 
@@ -49,7 +49,9 @@ def parse_args(argv):
     parser.add_argument(
         "--socket-timeout", type=float, default=10.0, help="seconds a connection may stay silent before it is closed"
     )
-    parser.add_argument("--keep-alive-limit", type=int, default=256, help="idle keep-alive connections kept open")
+    parser.add_argument(
+        "--keep-alive-limit", type=int, default=256, help="idle keep-alive connections kept open (0: no limit)"
+    )
     parser.add_argument(
         "--state-dir", default=DEFAULT_STATE_DIR, help="local directory of the ratings log and saved models"
     )
@@ -79,20 +81,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def build_spark(checkpoint_dir, app_name="movie-recommender"):
-    # The master comes from spark-submit (--master); without it Spark runs local[*].
-    spark = (
-        SparkSession.builder.appName(app_name)
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("WARN")
-    # Without checkpoints, ALS lineage grows with every iteration until the JVM's stack
-    # overflows (seen here at 20 iterations).
-    spark.sparkContext.setCheckpointDir(checkpoint_dir)
-    return spark
-
-
 def exit_when_parent_dies():
     """Stop serving when spark-submit's JVM, our parent, is gone.
 
@@ -120,7 +108,7 @@ def start_http(app, args, launched_by_spark_submit=False):
     cherrypy.server.unsubscribe()  # http_server's bounded server instead of CherryPy's default one
     server = http_server.bounded_server(
         app, args.host, args.port, threads=args.threads, queue_size=args.queue_size,
-        socket_timeout=args.socket_timeout, keep_alive_limit=args.keep_alive_limit,
+        socket_timeout=args.socket_timeout, keep_alive_limit=args.keep_alive_limit or None,
     )
     http_server.mount(cherrypy.engine, server)
     for signum in (signal.SIGTERM, signal.SIGINT):

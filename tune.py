@@ -20,8 +20,9 @@ import time
 import model_params
 from dataset import Dataset
 from engine import RecommendationEngine
-from evaluate import add_data_arguments, build_spark, check_data_arguments, load_split
+from evaluate import add_data_arguments, check_data_arguments, load_split
 from evaluation import K, clipped, measure_rankings, model_frames, rating_metrics
+from spark_session import build_spark
 
 log = logging.getLogger("tune")
 
@@ -142,7 +143,7 @@ def main(argv=None):
     points = candidates(args)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as scratch:
-        spark = build_spark(scratch)
+        spark = build_spark(scratch, app_name="recommender-tuning")
         try:
             train, _, movies, description = load_split(spark, args)  # the test part is never read
             splits = folds(train, args)

@@ -99,7 +99,7 @@ async def exchange(reader, writer, request):
     """Send one request on a keep-alive connection and read the whole answer.
 
     Returns its status and whether the server closes the connection after it
-    (``Connection: close``: cheroot keeps at most 10 idle keep-alive connections).
+    (``Connection: close``: beyond ``--keep-alive-limit`` idle connections cheroot closes them).
     """
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
@@ -388,6 +388,9 @@ def main(argv=None):
         run(args.url, args, dataset_dir=args.dataset)
         return 0
     server_args = ["--dataset", args.dataset] + (["--threads", str(args.threads)] if args.threads else [])
+    # The POSTs add up to 120,000 ratings: a background retrain would run Spark on the same
+    # cores mid-run and this would measure training, not serving (training_scale.py does that).
+    server_args += ["--retrain-after-ratings", str(10**9), "--retrain-after-seconds", str(10**9)]
     with tempfile.TemporaryDirectory() as scratch:
         service = ServiceProcess(os.path.join(scratch, "server.log"), *server_args)
         try:

@@ -111,7 +111,7 @@ def run_tutorial_path(spark, dataset_dir, params, launched):
 
 def worker(args):
     """Entry point inside spark-submit: run the paths in turn and write their timings as JSON."""
-    from server import build_spark
+    from spark_session import build_spark
 
     params = {"rank": args.rank, "iterations": args.iterations, "reg_param": args.reg_param, "seed": args.seed}
     runs = {"service": run_service_path, "tutorial": run_tutorial_path}
@@ -291,7 +291,7 @@ def plot(rows, path):
     ax.set_yscale("log")
     ax.set_xlabel("ratings")
     ax.set_ylabel("seconds")
-    ax.set_title("Training time against data size (local[2], 2 shared cores)")
+    ax.set_title("Training time against data size (local[2], 2 cores)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

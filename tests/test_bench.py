@@ -39,3 +39,14 @@ def test_training_scale_short_mode(tmp_path, repo_root):
     assert all(float(row["train_s"]) > 0 and float(row["peak_total_mb"]) > 100 for row in rows)
     assert (tmp_path / "training_scale.png").stat().st_size > 10_000
     assert "tutorial/service load+train" in completed.stdout
+
+
+def test_stack_ceiling_short_mode(repo_root):
+    completed = subprocess.run(
+        [sys.executable, os.path.join(repo_root, "bench", "stack_ceiling.py"), "--short"],
+        cwd=repo_root, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    rows = completed.stdout.splitlines()[2:]
+    assert [row[:22].strip() for row in rows] == ["hello", "hello + access log", "service /health"]
+    assert all(float(row.split()[-4]) > 0 for row in rows)  # requests per second

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 import model_params
-from conftest import write_tiny_dataset
+from conftest import wait_for, write_tiny_dataset
 from service_process import ServiceProcess
 
 
@@ -18,7 +18,10 @@ from service_process import ServiceProcess
 def server(tmp_path_factory):
     """The service on the bundled dataset with its default settings; the last test stops it."""
     scratch = tmp_path_factory.mktemp("server")
-    running = ServiceProcess(scratch / "server.log", "--state-dir", str(scratch / "state"))
+    running = ServiceProcess(
+        scratch / "server.log", "--state-dir", str(scratch / "state"), "--access-log", str(scratch / "access.log")
+    )
+    running.access_log = scratch / "access.log"
     running.wait_until_up()
     yield running
     running.stop()
@@ -72,6 +75,14 @@ def test_a_chunked_body_over_the_limit_is_413_and_applies_nothing(server):
     assert response.request.headers["Transfer-Encoding"] == "chunked"
     assert response.status_code == 413 and "over the limit of 1048576 bytes" in response.json()["error"]
     assert requests.get(server.url + "/5/ratings").json()["ratings"] == before
+
+
+def test_the_access_log_goes_to_its_file_only(server):
+    requests.get(server.url + "/1/ratings/top/3?min_ratings=0")
+    wait_for(lambda: "/1/ratings/top/3?min_ratings=0" in server.access_log.read_text(), timeout=10)
+    line = next(line for line in server.access_log.read_text().splitlines() if "/1/ratings/top/3" in line)
+    assert '"GET /1/ratings/top/3?min_ratings=0 HTTP/1.1" 200' in line  # Apache combined format
+    assert "/1/ratings/top/3" not in server.log(tail=None)
 
 
 def test_latency_benchmark_runs_in_short_mode(server, repo_root):
