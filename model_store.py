@@ -120,6 +120,7 @@ class ModelStore:
             return model
         return None
 
+
 def to_files(model):
     """(arrays, catalog JSON, meta JSON) of a TrainedModel, field by field."""
     arrays, meta = {}, {}

@@ -10,8 +10,30 @@ import pytest
 import requests
 
 import model_params
+import server as server_module
 from conftest import wait_for, write_tiny_dataset
 from service_process import ServiceProcess
+
+
+def test_api_keys_come_from_the_file_or_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECOMMENDER_API_KEYS", " k1, k2 ,,")
+    assert server_module.api_keys(server_module.parse_args([])) == ("k1", "k2")
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("# rotated 2026-11\nfile-key-1\n\n  file-key-2  \n")
+    assert server_module.api_keys(server_module.parse_args(["--api-keys-file", str(keys_file)])) == (
+        "file-key-1", "file-key-2")
+    monkeypatch.delenv("RECOMMENDER_API_KEYS")
+    assert server_module.api_keys(server_module.parse_args([])) == ()
+
+
+@pytest.mark.parametrize("content, message", [("# only a comment\n", "holds no API keys"),
+                                               ("bad key with spaces\n", "cannot carry")])
+def test_unusable_api_keys_stop_start_up_without_echoing_them(tmp_path, content, message):
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(content)
+    with pytest.raises(SystemExit, match=message) as stopped:
+        server_module.api_keys(server_module.parse_args(["--api-keys-file", str(keys_file)]))
+    assert "spaces" not in str(stopped.value)
 
 
 @pytest.fixture(scope="module")
