@@ -33,7 +33,7 @@ DEFAULT_CONFIG = {
     "MAX_BATCH_USERS": 100,  # most userIds in one POST /invocations
     "DEFAULT_MIN_RATINGS": 25,  # as in the tutorial this service grew from
     "API_KEYS": (),  # bearer keys that writes need; empty leaves writes open and /admin disabled
-    "PROTECT_READS": False,  # reads need a key too (health, readiness and metrics stay open)
+    "PROTECT_READS": False,  # data reads need a key too (probes, metrics and the API document stay open)
     "RETRY_AFTER": 5,  # seconds, told to clients while the model is loading
 }
 
@@ -86,6 +86,11 @@ def note_start():
 def add_model_version(response):
     if g.get("model_version"):
         response.headers["X-Model-Version"] = g.model_version
+    return response
+
+
+@bp.after_app_request
+def count_request(response):
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"  # bounded label values
     metrics().observe_request(route, request.method, response.status_code, g.get("started", time.perf_counter()))
     return response
