@@ -11,9 +11,8 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
-COPY app.py dataset.py engine.py http_server.py metrics.py model_params.py model_params.json model_store.py \
-     openapi.py ratings_log.py retraining.py \
-     sagemaker_container.py server.py service.py spark_session.py evaluate.py evaluation.py tune.py ./
+COPY *.py model_params.json ./
+COPY recommender/ recommender/
 COPY bin/ bin/
 COPY data/ data/
 

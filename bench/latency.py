@@ -19,7 +19,7 @@ import time
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from service_process import ServiceProcess  # noqa: E402
+from tests.support.service_process import ServiceProcess  # noqa: E402
 
 # Movies of the bundled dataset that the POSTs rate.
 MOVIES = [1, 260, 296, 318, 356, 480, 527, 589, 593, 1196, 2571, 2959, 4993, 5952, 7153, 58559]

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from latency import MOVIES, USERS, percentile, post_body  # noqa: E402
-from service_process import ServiceProcess  # noqa: E402
+from tests.support.service_process import ServiceProcess  # noqa: E402
 
 log = logging.getLogger("load")
 
@@ -207,7 +207,7 @@ class TutorialTopTen:
         from pyspark.ml.recommendation import ALS
         from pyspark.sql import functions as F
 
-        from dataset import load_movielens
+        from recommender.datasets.movielens import load_movielens
 
         ratings = load_movielens(spark, dataset_dir).ratings.cache()
         self.spark = spark

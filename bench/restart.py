@@ -12,7 +12,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from service_process import ServiceProcess  # noqa: E402
+from tests.support.service_process import ServiceProcess  # noqa: E402
 
 
 def time_to_ready(scratch, name):

@@ -3,7 +3,7 @@
     python bench/stack_ceiling.py                 # concurrency 32, 4 threads, 4000 requests a variant
     python bench/stack_ceiling.py --short         # seconds; the test suite runs it once
 
-Each variant is served in a process of its own by ``http_server.bounded_server`` (the
+Each variant is served in a process of its own by ``cheroot_server.bounded_server`` (the
 service's cheroot server and settings) and loaded by load.py's asyncio generator from this
 process at one concurrency level, side by side in one run:
 
@@ -32,11 +32,11 @@ from paste.translogger import TransLogger
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import http_server  # noqa: E402
+from recommender.http import cheroot_server  # noqa: E402
 from app import create_app  # noqa: E402
 from engine import RecommendationEngine  # noqa: E402
 from load import run_level  # noqa: E402
-from service_process import free_port  # noqa: E402
+from tests.support.service_process import free_port  # noqa: E402
 
 log = logging.getLogger("stack_ceiling")
 
@@ -67,7 +67,7 @@ VARIANTS = {
 
 def serve(variant, port, threads):
     """The server process: ``variant``'s app until terminated."""
-    server = http_server.bounded_server(VARIANTS[variant](), "127.0.0.1", port, threads=threads)
+    server = cheroot_server.bounded_server(VARIANTS[variant](), "127.0.0.1", port, threads=threads)
     server.safe_start()
 
 

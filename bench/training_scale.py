@@ -73,7 +73,7 @@ def driver_memory_for(ratings):
 def run_service_path(spark, dataset_dir, params, launched):
     """This service's start-up: Spark CSV reader, ``RecommendationEngine.fit``, the Flask app."""
     from app import create_app
-    from dataset import load_movielens
+    from recommender.datasets.movielens import load_movielens
     from engine import RecommendationEngine
 
     started = time.perf_counter()
@@ -111,19 +111,15 @@ def run_tutorial_path(spark, dataset_dir, params, launched):
 
 def worker(args):
     """Entry point inside spark-submit: run the paths in turn and write their timings as JSON."""
-    from spark_session import build_spark
+    from recommender.spark_job import spark_job
 
     params = {"rank": args.rank, "iterations": args.iterations, "reg_param": args.reg_param, "seed": args.seed}
     runs = {"service": run_service_path, "tutorial": run_tutorial_path}
     results = {}
-    with tempfile.TemporaryDirectory(prefix="als-checkpoints-") as checkpoints:
-        spark = build_spark(checkpoints, app_name="training-scale")
-        try:
-            for path in args.worker:
-                launched = float(os.environ["BENCH_LAUNCHED"]) if not results else time.time()
-                results[path] = runs[path](spark, os.path.abspath(args.dataset), params, launched)
-        finally:
-            spark.stop()
+    with spark_job("training-scale") as spark:
+        for path in args.worker:
+            launched = float(os.environ["BENCH_LAUNCHED"]) if not results else time.time()
+            results[path] = runs[path](spark, os.path.abspath(args.dataset), params, launched)
     with open(args.result, "w", encoding="utf-8") as out:
         json.dump(results, out)
     return 0

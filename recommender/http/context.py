@@ -1,0 +1,53 @@
+"""What the app's views share: the engine, retrainer and metrics of the current app, and request hooks."""
+
+import time
+
+from flask import current_app, g, request
+
+ENGINE = "recommendation_engine"
+RETRAINER = "retrainer"
+METRICS = "metrics"
+
+
+def engine():
+    return current_app.extensions[ENGINE]
+
+
+def retrainer():
+    return current_app.extensions[RETRAINER]
+
+
+def metrics():
+    return current_app.extensions[METRICS]
+
+
+def recommend(user_id, count, min_ratings):
+    """The engine's Recommendations; the response says the version they came from."""
+    recommendations = engine().recommend(user_id, count, min_ratings)
+    g.model_version = recommendations.model_version
+    return recommendations
+
+
+def install_request_hooks(app):
+    app.before_request(note_start)
+    app.after_request(add_model_version)
+    app.after_request(count_request)
+
+
+def note_start():
+    """The start time, and the version this request is answered from (a lower bound: versions only go up)."""
+    g.started = time.perf_counter()
+    model = engine().model
+    g.model_version = None if model is None else model.version
+
+
+def add_model_version(response):
+    if g.get("model_version"):
+        response.headers["X-Model-Version"] = g.model_version
+    return response
+
+
+def count_request(response):
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"  # bounded label values
+    metrics().observe_request(route, request.method, response.status_code, g.get("started", time.perf_counter()))
+    return response

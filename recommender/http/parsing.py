@@ -1,0 +1,123 @@
+"""Reading what clients send: path and query integers, ratings bodies (text lines or JSON), JSON fields.
+
+Every function raises a 400 (``BadRequest``) that names what was wrong.
+"""
+
+import json
+import re
+
+from flask import current_app, request
+from werkzeug.exceptions import BadRequest
+
+from recommender.limits import MAX_ID
+
+INTEGER = re.compile(r"\d{1,12}", re.ASCII)  # longer is out of range anyway; int() refuses huge texts
+NUMBER = re.compile(r"[+-]?(\d{1,12}(\.\d{0,20})?|\.\d{1,20})", re.ASCII)
+
+
+def integer_arg(name, text, low, high):
+    """``text`` as an int in ``[low, high]``, or 400 naming the parameter."""
+    if not (INTEGER.fullmatch(text) and low <= int(text) <= high):
+        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {text!r}")
+    return int(text)
+
+
+def user_id_arg(text):
+    return integer_arg("user_id", text, 0, MAX_ID)
+
+
+def min_ratings_arg():
+    """The ``min_ratings`` query parameter, defaulting to the app's DEFAULT_MIN_RATINGS."""
+    text = request.args.get("min_ratings", str(current_app.config["DEFAULT_MIN_RATINGS"]))
+    return integer_arg("min_ratings", text, 0, MAX_ID)
+
+
+def read_body():
+    """The request body; 413 when it is over MAX_CONTENT_LENGTH, chunked bodies included."""
+    body = request.get_data(cache=False)
+    if len(body) >= current_app.config["MAX_CONTENT_LENGTH"]:
+        # Werkzeug stops reading a chunked body at the limit without a word; only a read past
+        # it raises 413. Without this, a long body cut at a line end would be half applied.
+        request.stream.read(1)
+    return body
+
+
+def rejected(label, reason):
+    return BadRequest(f"{label}: {reason}; nothing was applied")
+
+
+def ratings_body(body):
+    """Labels and (movie_id, rating) pairs of a ratings body: JSON when the content type says so, else lines."""
+    if request.mimetype == "application/json":
+        return parse_json_ratings(body)
+    return parse_text_ratings(body)
+
+
+def parse_text_ratings(body):
+    """Labels (``line N``) and (movie_id, rating) pairs from a body of ``movie_id,rating`` lines."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text") from None
+    labels, ratings = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        check_batch_size(len(ratings) + 1, "lines")
+        label = f"line {number}"
+        fields = [field.strip() for field in line.split(",")]
+        if len(fields) != 2:
+            raise rejected(label, f"expected 'movie_id,rating', got {line.strip()[:100]!r}")
+        movie_id, rating = fields
+        if not (INTEGER.fullmatch(movie_id) and int(movie_id) <= MAX_ID):
+            raise rejected(label, f"movie id {movie_id[:100]!r} is not an integer from 0 to {MAX_ID}")
+        if not NUMBER.fullmatch(rating):
+            raise rejected(label, f"rating {rating[:100]!r} is not a number")
+        labels.append(label)
+        ratings.append((int(movie_id), float(rating)))
+    if not ratings:
+        raise BadRequest("the body has no ratings: send lines 'movie_id,rating'")
+    return labels, ratings
+
+
+def check_batch_size(size, unit):
+    limit = current_app.config["MAX_LINES"]
+    if size > limit:
+        raise BadRequest(f"the body has more than {limit} ratings {unit}; send at most {limit} per request")
+
+
+def json_body(body):
+    """The body parsed as JSON, or 400."""
+    try:
+        return current_app.json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON") from None
+
+
+def parse_json_ratings(body):
+    """Labels (``item N``) and pairs from a JSON list of ``{"movieId": .., "rating": ..}``."""
+    items = json_body(body)
+    if not isinstance(items, list) or not items:
+        raise BadRequest('the body must be a non-empty JSON list of {"movieId": int, "rating": number}')
+    check_batch_size(len(items), "items")
+    labels, ratings = [], []
+    for number, item in enumerate(items, start=1):
+        label = f"item {number}"
+        if not isinstance(item, dict):
+            raise rejected(label, 'expected {"movieId": int, "rating": number}')
+        movie_id, rating = item.get("movieId"), item.get("rating")
+        if type(movie_id) is not int or not 0 <= movie_id <= MAX_ID:
+            raise rejected(label, f"movieId must be an integer from 0 to {MAX_ID}")
+        if type(rating) not in (int, float) or not -1e9 < rating < 1e9:
+            raise rejected(label, "rating must be a number")
+        labels.append(label)
+        ratings.append((movie_id, float(rating)))
+    return labels, ratings
+
+
+def json_integer(name, value, low, high):
+    """``value`` if it is a JSON integer in ``[low, high]``, else 400 naming ``name``."""
+    # type(), not isinstance(): true is an int in Python, and 1.0 is not an integer in the API.
+    if type(value) is not int or not low <= value <= high:
+        raise BadRequest(f"{name} must be an integer from {low} to {high}, got {json.dumps(value)[:100]}")
+    return value

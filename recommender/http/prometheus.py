@@ -1,0 +1,91 @@
+"""Prometheus metrics of the service: requests as they happen, model and retraining read at scrape time."""
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Requests take about a millisecond; retrains and overload take much longer.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServiceMetrics:
+    """The metrics of one app, in a registry of their own (so apps and tests do not share them).
+
+    Parameters
+    ----------
+    engine : recommender.model.live_model.LiveModel
+        Read at scrape time for the serving model.
+    retrainer : recommender.service.retraining.Retrainer or None
+        Read at scrape time for retrain counts, durations and the last error.
+    """
+
+    def __init__(self, engine, retrainer=None):
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "recommender_http_requests", "HTTP requests answered, by route, method and status",
+            ["route", "method", "status"], registry=self.registry,
+        )
+        self.latency = Histogram(
+            "recommender_http_request_duration_seconds", "Time to answer an HTTP request, by route, method and status",
+            ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.ratings_ingested = Counter(
+            "recommender_ratings_ingested", "Ratings accepted (durably logged) by this process",
+            registry=self.registry,
+        )
+        self.registry.register(ModelAndTrainingCollector(engine, retrainer))
+
+    def observe_request(self, route, method, status, started):
+        """Count a request answered with ``status``; ``started`` is its ``time.perf_counter()``."""
+        labels = (route, method, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(time.perf_counter() - started)
+
+    def exposition(self):
+        """The Prometheus text format of every metric, as bytes."""
+        return generate_latest(self.registry)
+
+
+class ModelAndTrainingCollector:
+    """Reads the serving model and retraining state when scraped, so they are never stale."""
+
+    def __init__(self, engine, retrainer):
+        self.engine = engine
+        self.retrainer = retrainer
+
+    def describe(self):
+        return []  # the families depend on state; collect() at registration would need a model
+
+    def collect(self):
+        model = self.engine.model
+        info = InfoMetricFamily("recommender_model", "The serving model", labels=["version"])
+        loaded = GaugeMetricFamily("recommender_model_loaded", "1 when a model is serving, else 0")
+        loaded.add_metric([], 0 if model is None else 1)
+        if model is not None:
+            info.add_metric([model.version], {})
+        yield loaded
+        yield info
+        if self.retrainer is not None:
+            yield from self.retraining_families(self.retrainer)
+
+    @staticmethod
+    def retraining_families(retrainer):
+        retrains = CounterMetricFamily("recommender_retrains", "Retrains finished, by outcome", labels=["outcome"])
+        retrains.add_metric(["success"], retrainer.retrains)
+        retrains.add_metric(["failure"], retrainer.failures_total)
+        seconds = CounterMetricFamily("recommender_retrain_duration_seconds", "Time spent in retrains")
+        seconds.add_metric([], retrainer.seconds_total)
+        last = GaugeMetricFamily("recommender_last_retrain_duration_seconds", "Duration of the last retrain")
+        last.add_metric([], retrainer.last_duration or 0.0)
+        running = GaugeMetricFamily("recommender_retrain_running", "1 while a retrain runs")
+        running.add_metric([], int(retrainer.running))
+        error = InfoMetricFamily(
+            "recommender_last_retrain_error", "The error of the last retrain, while it has not succeeded since",
+            labels=["error"],
+        )
+        if retrainer.last_error:
+            error.add_metric([retrainer.last_error], {})
+        return [retrains, seconds, last, running, error]

@@ -1,0 +1,55 @@
+"""Routes for operators and probes: health, readiness, Prometheus metrics, the API document, admin."""
+
+from flask import Blueprint, Response, current_app, g, jsonify
+from werkzeug.exceptions import Forbidden
+
+from recommender.http import openapi
+from recommender.http.auth import admin_route
+from recommender.http.context import engine, metrics, retrainer
+from recommender.http.prometheus import CONTENT_TYPE
+from recommender.http.wire import summary_json, training_json
+from recommender.model.errors import NotFittedError
+
+bp = Blueprint("system", __name__)
+
+
+@bp.get("/health")
+def health():
+    """Liveness: 200 while the process is up, with the model and retraining state."""
+    ready = engine().model is not None
+    return jsonify(
+        status="ok",
+        ready=ready,
+        model=summary_json(engine().summary()) if ready else None,
+        training=training_json(retrainer().status()) if retrainer() is not None else None,
+    )
+
+
+@bp.get("/ready")
+def ready():
+    """Readiness: 503 with Retry-After until a model is loaded."""
+    if engine().model is None:
+        raise NotFittedError("no model yet")
+    return jsonify(ready=True, modelVersion=g.model_version)
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    """Prometheus text format: requests by route and status, ratings ingested, model, retraining."""
+    return Response(metrics().exposition(), content_type=CONTENT_TYPE)
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """This API's OpenAPI 3 document, with this app's limits and keys."""
+    return jsonify(openapi.document(current_app.config))
+
+
+@bp.post("/admin/retrain")
+@admin_route
+def admin_retrain():
+    """Start a retrain now; needs an API key, and is disabled (403) when none is configured."""
+    if retrainer() is None:
+        raise Forbidden("this service does not retrain: it serves a fixed model")
+    retrainer().request()
+    return jsonify(status="retrain requested", training=training_json(retrainer().status())), 202

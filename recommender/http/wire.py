@@ -1,0 +1,56 @@
+"""The JSON shapes of the API, made from the model's plain results; the only place they are made."""
+
+
+def movie_json(movie):
+    return {"movieId": movie.movie_id, "title": movie.title, "genres": list(movie.genres)}
+
+
+def prediction_json(prediction):
+    return {
+        **movie_json(prediction.movie),
+        "predictedRating": round(prediction.rating, 4),
+        "ratingsCount": prediction.movie.ratings_count,
+    }
+
+
+def user_rating_json(user_rating):
+    return {"movieId": user_rating.movie.movie_id, "title": user_rating.movie.title, "rating": round(user_rating.rating, 4)}
+
+
+def recommendations_json(recommendations):
+    """The top-N body: the shape every recommending route answers with."""
+    return {
+        "userId": recommendations.user_id,
+        "personalized": recommendations.personalized,
+        "modelVersion": recommendations.model_version,
+        "recommendations": [prediction_json(p) for p in recommendations.items],
+    }
+
+
+def summary_json(summary):
+    """A ModelSummary as ``/health`` shows it."""
+    return {
+        "modelVersion": summary.version,
+        "trainedAt": summary.trained_at,
+        "rank": summary.rank,
+        "params": summary.params,
+        "users": summary.users,
+        "movies": summary.movies,
+        "ratings": summary.ratings,
+        "ratingScale": list(summary.rating_scale),
+        "logPosition": summary.log_position,
+        "acceptedRatings": summary.accepted_ratings,
+    }
+
+
+def training_json(status):
+    """A RetrainingStatus as ``/health`` and ``/admin/retrain`` show it."""
+    return {
+        "running": status.running,
+        "retrains": status.retrains,
+        "unmodelledRatings": status.unmodelled_ratings,
+        "lastSuccess": status.last_success,
+        "lastError": status.last_error,
+        "consecutiveFailures": status.consecutive_failures,
+        "nextRetryInSeconds": status.next_retry_in_seconds,
+    }

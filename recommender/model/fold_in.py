@@ -1,0 +1,85 @@
+"""Fold-in: a user's bias and factors re-solved against a model's fixed movie side, in NumPy.
+
+These are the half-steps ALS itself takes, so folding in a training user reproduces what
+Spark trained for it, and a new rating changes the next read without a retrain.
+"""
+
+import numpy as np
+
+from recommender.model.trained import UserState
+
+
+def merge_ratings(rows, values, new_rows, new_values):
+    """Union of two rating sets by catalog row, the new value winning; sorted by row."""
+    keep = ~np.isin(rows, new_rows)
+    merged_rows = np.concatenate([rows[keep], new_rows])
+    merged_values = np.concatenate([values[keep], new_values])
+    order = np.argsort(merged_rows, kind="stable")
+    return merged_rows[order], merged_values[order]
+
+
+def fold_in(model, rows, values, new_movie_ids, new_values):
+    """A user's state after adding ratings: merged ratings and re-solved factors."""
+    merged_rows, merged_values = merge_ratings(rows, values, model.catalog.rows(new_movie_ids), new_values)
+    bias, factors = fold_in_user(model, merged_rows, merged_values)
+    return UserState(merged_rows, merged_values, factors, bias)
+
+
+def fold_in_user(model, rows, values):
+    """A user's bias and factors from their ratings, against the model's fixed movie side.
+
+    This is how training fits a user: the damped bias over the user's ratings, then
+    ALS's half-step on the residuals (or the implicit half-step in implicit mode).
+
+    Returns
+    -------
+    (float, numpy.ndarray or None)
+        The bias and the factors (None when no rated movie has factors).
+    """
+    params = model.params
+    if model.implicit_prefs:
+        factors = solve_implicit_user_factors(
+            model.item_factors, model.has_factors, rows, values, params["reg_param"], params["alpha"]
+        )
+        return 0.0, factors
+    offsets = values.astype(np.float64) - model.score_offset - model.item_bias[rows]
+    bias = float(offsets.sum() / (len(offsets) + params["bias_damping"]))
+    factors = solve_user_factors(model.item_factors, model.has_factors, rows, offsets - bias, params["reg_param"])
+    return bias, factors
+
+
+def solve_user_factors(item_factors, has_factors, rows, values, reg_param):
+    """Least-squares user factors against fixed item factors, as one ALS half-step.
+
+    Spark's explicit ALS solves ``(V'V + reg_param * n * I) x = V'r`` over the ``n``
+    rated movies that have factors; this is the same system. Returns None when no
+    rated movie has factors.
+    """
+    known = has_factors[rows]
+    if not known.any():
+        return None
+    item = item_factors[rows[known]].astype(np.float64)
+    rating = values[known].astype(np.float64)
+    gram = item.T @ item + reg_param * len(rating) * np.eye(item.shape[1])
+    return np.linalg.solve(gram, item.T @ rating).astype(np.float32)
+
+
+def solve_implicit_user_factors(item_factors, has_factors, rows, values, reg_param, alpha):
+    """User factors of implicit-feedback ALS against fixed item factors, as Spark solves them.
+
+    Spark solves ``(Y'Y + Y'(C - I)Y + reg_param * n * I) x = Y'Cp`` with confidence
+    ``c = 1 + alpha * |r|``, preference ``p = 1`` for ``r > 0``, the Gram matrix over
+    every movie with factors and ``n`` the count of positive ratings. Returns None when
+    no rated movie has factors.
+    """
+    known = has_factors[rows]
+    if not known.any():
+        return None
+    all_items = item_factors[has_factors].astype(np.float64)
+    item = item_factors[rows[known]].astype(np.float64)
+    rating = values[known].astype(np.float64)
+    extra = alpha * np.abs(rating)
+    positive = rating > 0
+    gram = all_items.T @ all_items + (item.T * extra) @ item
+    gram += reg_param * positive.sum() * np.eye(item.shape[1])
+    return np.linalg.solve(gram, item[positive].T @ (1.0 + extra[positive])).astype(np.float32)

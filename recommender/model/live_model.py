@@ -1,0 +1,272 @@
+"""The live model: the trained model serving reads, with every rating accepted since folded in.
+
+Reads are answered from the driver's NumPy arrays, never by a Spark job. Writes are made
+durable in the ratings log first, then folded into the writer's factors at once. A new
+trained model is swapped in whole, with the ratings its data lacked folded in again.
+"""
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from recommender.limits import DEFAULT_MIN_RATINGS
+from recommender.model.errors import InvalidRatingError, NotFittedError, UnknownMovieError
+from recommender.model.fold_in import fold_in
+from recommender.model.results import ModelSummary, Prediction, Recommendations, UserRating
+from recommender.model.scoring import clip_rating, score_rows, top_rows
+from recommender.model.trained import TrainedModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What reads see: a model and the users folded in against it since it was trained."""
+
+    model: TrainedModel
+    users: dict  # user_id -> UserState
+
+
+class LiveModel:
+    """Serves a TrainedModel and takes new ratings; see the module's docstring.
+
+    Parameters
+    ----------
+    ratings_log : recommender.datasets.ratings_log.RatingsLog, optional
+        Where accepted ratings are made durable; None keeps them in memory only.
+    """
+
+    def __init__(self, ratings_log=None):
+        self.ratings_log = ratings_log
+        self._serving = None
+        self._accepted = 0  # ratings accepted so far, the log's record count
+        self._unmodelled = {}  # user_id -> [(position, movie_ids, ratings)] accepted after the model's data
+        self._write_lock = threading.Lock()
+
+    # -- reads: answered from the driver's arrays, never by a Spark job --------------------
+
+    @property
+    def model(self):
+        """The TrainedModel serving reads, or None before the first one."""
+        serving = self._serving
+        return None if serving is None else serving.model
+
+    def _current(self):
+        serving = self._serving
+        if serving is None:
+            raise NotFittedError("no trained model is serving yet")
+        return serving
+
+    @staticmethod
+    def _user_state(serving, user_id):
+        return serving.users.get(user_id) or serving.model.user(user_id)
+
+    def recommend(self, user_id, count=10, min_ratings=DEFAULT_MIN_RATINGS):
+        """Top movies for a user, best first, never one the user has rated.
+
+        Parameters
+        ----------
+        user_id : int
+        count : int
+            At most this many movies.
+        min_ratings : int
+            Only movies with at least this many ratings are candidates.
+
+        Returns
+        -------
+        Recommendations
+            Personalized when the user has a factor vector, otherwise the movies with
+            the best damped mean rating.
+        """
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        if min_ratings < 0:
+            raise ValueError(f"min_ratings must be at least 0, got {min_ratings}")
+        serving = self._current()
+        model, user = serving.model, self._user_state(serving, user_id)
+        personalized = user.factors is not None
+        if personalized:
+            scores = score_rows(model, user, slice(None))
+            eligible = model.has_factors & (model.catalog.ratings_count >= min_ratings)
+        else:
+            scores = model.catalog.damped_mean
+            eligible = model.catalog.ratings_count >= max(min_ratings, 1)
+        scores = np.where(eligible, scores, -np.inf)
+        scores[user.rows] = -np.inf
+        items = [
+            Prediction(model.catalog.movie(row), clip_rating(model, scores[row]), personalized)
+            for row in top_rows(scores, count)
+        ]
+        return Recommendations(user_id, personalized, model.version, items)
+
+    def predict(self, user_id, movie_id):
+        """Predicted rating of one movie for one user.
+
+        Raises
+        ------
+        UnknownMovieError
+            When ``movie_id`` is not in the catalog.
+        """
+        serving = self._current()
+        model, user = serving.model, self._user_state(serving, user_id)
+        row = model.catalog.row(movie_id)
+        if row < 0:
+            raise UnknownMovieError(movie_id)
+        if user.factors is not None and model.has_factors[row]:
+            score = float(score_rows(model, user, row))
+            return Prediction(model.catalog.movie(row), clip_rating(model, score), True)
+        return Prediction(model.catalog.movie(row), clip_rating(model, model.catalog.damped_mean[row]), False)
+
+    def user_ratings(self, user_id):
+        """The user's own ratings in movie id order (empty for an unknown user)."""
+        serving = self._current()
+        model, user = serving.model, self._user_state(serving, user_id)
+        return [UserRating(model.catalog.movie(row), float(value)) for row, value in zip(user.rows, user.ratings)]
+
+    def summary(self):
+        """What the serving model was trained on and when.
+
+        Returns
+        -------
+        ModelSummary
+        """
+        model = self._current().model
+        return ModelSummary(
+            version=model.version,
+            trained_at=model.trained_at.isoformat(),
+            rank=model.item_factors.shape[1],
+            params=model.params,
+            users=int(len(model.user_ids)),
+            movies=int(len(model.catalog.movie_ids)),
+            ratings=int(len(model.rated_rows)),
+            rating_scale=tuple(model.rating_scale),
+            log_position=model.log_position,
+            accepted_ratings=self._accepted,
+        )
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def add_ratings(self, user_id, ratings):
+        """Add or replace a user's ratings, durably, and refit that user's factors at once.
+
+        The whole batch is validated before anything changes. With a ratings log the
+        ratings are appended, and fsynced before this returns: a caller acknowledges
+        them only after that.
+
+        Parameters
+        ----------
+        user_id : int
+        ratings : sequence of (movie_id, rating)
+
+        Returns
+        -------
+        list of UserRating
+            The accepted ratings, in the order given.
+
+        Raises
+        ------
+        InvalidRatingError
+            For the first invalid rating; nothing is applied.
+        """
+        self._current()
+        with self._write_lock:  # the log's order is the order ratings are applied in
+            serving = self._serving
+            movie_ids, values = validated(serving.model, ratings)
+            if self.ratings_log is not None:
+                log_size = self.ratings_log.write(user_id, ratings, int(time.time()))
+            self._accepted += len(movie_ids)
+            self._unmodelled.setdefault(user_id, []).append((self._accepted, movie_ids, values))
+            state = self._user_state(serving, user_id)
+            serving.users[user_id] = fold_in(serving.model, state.rows, state.ratings, movie_ids, values)
+        if self.ratings_log is not None:
+            self.ratings_log.sync(log_size)  # outside the lock, so concurrent writers share an fsync
+        catalog = serving.model.catalog
+        return [UserRating(catalog.movie(catalog.row(m)), float(v)) for m, v in zip(movie_ids, values)]
+
+    def replay(self, logged, covered):
+        """Take the ratings log's records as accepted, those after ``covered`` as unmodelled.
+
+        Called at start-up, before ``swap_model``, so the served model gets the logged
+        ratings its training data did not include.
+
+        Parameters
+        ----------
+        logged : pyarrow.Table
+            The log's records (``RatingsLog.open``).
+        covered : int
+            How many of them the model to be served was trained on.
+        """
+        users = logged.column("userId").to_numpy().astype(np.int64)[covered:]
+        movies = logged.column("movieId").to_numpy().astype(np.int64)[covered:]
+        values = logged.column("rating").to_numpy().astype(np.float32)[covered:]
+        order = np.argsort(users, kind="stable")  # by user, in log order within each
+        starts = np.flatnonzero(np.r_[True, users[order][1:] != users[order][:-1]]) if len(users) else []
+        unmodelled = {}
+        for begin, end in zip(starts, [*starts[1:], len(order)]):
+            mine = order[begin:end]
+            # the last rating of each movie wins, as it did when it was accepted
+            last = len(mine) - 1 - np.unique(movies[mine][::-1], return_index=True)[1]
+            unmodelled[int(users[mine[0]])] = [(covered + int(mine[-1]) + 1, movies[mine][last], values[mine][last])]
+        with self._write_lock:
+            self._accepted = logged.num_rows
+            self._unmodelled = unmodelled
+        log.info("%d logged ratings of %d users replayed on top of the model", len(users), len(unmodelled))
+
+    def accepted_position(self):
+        """(ratings accepted, log bytes holding them): what a retrain started now covers."""
+        with self._write_lock:
+            return self._accepted, None if self.ratings_log is None else self.ratings_log.size
+
+    def unmodelled_count(self):
+        """Ratings accepted that the serving model was not trained on."""
+        model = self.model
+        return self._accepted - (model.log_position if model is not None else 0)
+
+    def swap_model(self, model):
+        """Serve ``model`` from now on, with ratings accepted after its data folded in again.
+
+        Raises
+        ------
+        ValueError
+            If ``model`` is not newer than the one serving: versions never go backwards.
+        """
+        with self._write_lock:
+            current = self._serving
+            if current is not None and model.version <= current.model.version:
+                raise ValueError(f"model {model.version} is not newer than {current.model.version}")
+            users = {}
+            for user_id, entries in list(self._unmodelled.items()):
+                entries = [entry for entry in entries if entry[0] > model.log_position]
+                if not entries:
+                    del self._unmodelled[user_id]
+                    continue
+                self._unmodelled[user_id] = entries
+                state = model.user(user_id)
+                for _, movie_ids, values in entries:
+                    known = model.catalog.known(movie_ids)
+                    state = fold_in(model, state.rows, state.ratings, movie_ids[known], values[known])
+                users[user_id] = state
+            self._serving = Serving(model, users)
+        log.info("serving model %s (%d users folded in again)", model.version, len(users))
+
+
+def validated(model, ratings):
+    """The batch as (movie_ids, ratings) arrays, or InvalidRatingError for its first bad rating."""
+    if len(ratings) == 0:
+        raise InvalidRatingError(0, "no ratings given")
+    low, high = model.rating_scale
+    seen = set()
+    for index, (movie_id, rating) in enumerate(ratings):
+        if model.catalog.row(movie_id) < 0:
+            raise InvalidRatingError(index, f"movie {movie_id} is not in the catalog")
+        if not (math.isfinite(rating) and low <= rating <= high):
+            raise InvalidRatingError(index, f"rating {rating:g} is outside the scale {low:g} to {high:g}")
+        if movie_id in seen:
+            raise InvalidRatingError(index, f"movie {movie_id} is rated twice in this batch")
+        seen.add(movie_id)
+    movie_ids = np.array([movie_id for movie_id, _ in ratings], np.int64)
+    return movie_ids, np.array([rating for _, rating in ratings], np.float32)

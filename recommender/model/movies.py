@@ -1,0 +1,52 @@
+"""The movies of a trained model: ids in catalog order with titles, genres and rating statistics."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recommender.limits import MAX_ID
+from recommender.model.results import Movie
+
+
+@dataclass(frozen=True)
+class MovieTable:
+    """Movies in catalog order (ascending id) with their rating statistics."""
+
+    movie_ids: np.ndarray  # int64, sorted
+    titles: list
+    genres: list  # tuples of genre names
+    ratings_count: np.ndarray  # int64
+    damped_mean: np.ndarray  # float64, the popularity score of non-personalized lists
+
+    def row(self, movie_id):
+        """Row of ``movie_id``, or -1 when it is not in the catalog."""
+        if not 0 <= movie_id <= MAX_ID:
+            return -1
+        row = int(np.searchsorted(self.movie_ids, movie_id))
+        if row < len(self.movie_ids) and self.movie_ids[row] == movie_id:
+            return row
+        return -1
+
+    def rows(self, movie_ids):
+        """Rows of an array of catalog movie ids."""
+        return np.searchsorted(self.movie_ids, movie_ids).astype(np.int64)
+
+    def known(self, movie_ids):
+        """Which of an array of movie ids are in the catalog."""
+        rows = np.minimum(self.rows(movie_ids), len(self.movie_ids) - 1)
+        return self.movie_ids[rows] == movie_ids
+
+    def movie(self, row):
+        return Movie(
+            movie_id=int(self.movie_ids[row]),
+            title=self.titles[row],
+            genres=self.genres[row],
+            ratings_count=int(self.ratings_count[row]),
+        )
+
+
+def parse_genres(genres):
+    """MovieLens's ``A|B`` genres as a tuple; none for an empty field or ``(no genres listed)``."""
+    if not genres or genres == "(no genres listed)":
+        return ()
+    return tuple(genres.split("|"))

@@ -1,0 +1,56 @@
+"""The model's training parameters, validated once, in the one shape every command passes around."""
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Parameters of one training.
+
+    Parameters
+    ----------
+    rank : int
+        Number of latent factors.
+    iterations : int
+        ALS iterations.
+    reg_param : float
+        ALS regularization; Spark scales it by each user's and movie's rating count.
+    seed : int
+        Seed of ALS's random initialization.
+    popularity_damping : float
+        Pseudo-ratings at the global mean added to each movie's mean for
+        non-personalized lists and estimates.
+    bias_damping : float
+        Pseudo-ratings of zero bias added to each movie's and user's bias (explicit mode).
+    implicit_prefs : bool
+        Train implicit-feedback ALS (ratings are confidences, e.g. play counts).
+    alpha : float
+        Implicit mode's confidence scale: confidence is ``1 + alpha * rating``.
+    """
+
+    rank: int = 10
+    iterations: int = 15
+    reg_param: float = 0.15
+    seed: int = 42
+    popularity_damping: float = 10.0
+    bias_damping: float = 10.0
+    implicit_prefs: bool = False
+    alpha: float = 1.0
+
+    def __post_init__(self):
+        for name in ("rank", "iterations"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("reg_param", "popularity_damping", "bias_damping", "alpha"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+FIELD_TYPES = {field.name: field.type for field in dataclasses.fields(ModelParams)}  # name -> int, float or bool

@@ -1,0 +1,104 @@
+"""The service's moving parts and their lifecycle: start-up, retrain-and-save, shutdown."""
+
+import dataclasses
+import logging
+import os
+
+from recommender.datasets.movielens import fingerprint, load_movielens
+from recommender.datasets.ratings_log import RatingsLog
+from recommender.model.live_model import LiveModel
+from recommender.model.training import train
+from recommender.service.retraining import Retrainer
+from recommender.storage.model_store import ModelStore
+
+log = logging.getLogger(__name__)
+
+RATINGS_LOG = "ratings-log.csv"
+MODELS = "models"
+
+
+class Service:
+    """The dataset, the ratings log, the live model, saved models and retraining, wired together.
+
+    Parameters
+    ----------
+    spark : pyspark.sql.SparkSession
+    config : recommender.service.config.ServiceConfig
+    on_failure : callable
+        Called when no model could be loaded or trained at start-up, after which the
+        service cannot serve.
+
+    With ``config.model_dir`` it serves a saved model as it is and never retrains
+    (``retrainer`` is None).
+    """
+
+    def __init__(self, spark, config, on_failure):
+        self.spark = spark
+        self.config = config
+        self.on_failure = on_failure
+        self.ratings_log = RatingsLog(os.path.join(config.state_dir, RATINGS_LOG))
+        self.engine = LiveModel(self.ratings_log)
+        self.store = ModelStore(os.path.join(config.state_dir, MODELS), keep=config.keep_models)
+        self.retrainer = None if config.model_dir else Retrainer(
+            self.engine, self.train_and_save,
+            min_new_ratings=config.retrain_after_ratings, max_delay=config.retrain_after_seconds,
+        )
+        self.failed = False
+
+    def train_and_save(self, logged=None):
+        """Train on the dataset files plus every logged rating accepted so far, and save.
+
+        ``logged`` is the log as start-up already read it; retrains read their snapshot.
+        """
+        position, log_size = self.engine.accepted_position()
+        data_fingerprint = fingerprint(self.spark, self.config.dataset)
+        if logged is None:
+            logged = self.ratings_log.read(log_size)
+        dataset = load_movielens(self.spark, self.config.dataset, logged)
+        training = train(dataset, self.config.params, log_position=position, data_fingerprint=data_fingerprint)
+        if training.biases is not None:
+            training.biases.unpersist()
+        self.store.save(training.model)
+        return training.model
+
+    def load_or_train(self):
+        """Serve the newest saved model matching the data, or train one; then retrain in the background.
+
+        With ``model_dir``: serve the newest model there, with the logged ratings folded in.
+        """
+        try:
+            logged = self.ratings_log.open()
+            saved = None
+            if self.config.model_dir:
+                saved = self.model_as_saved()
+            elif not self.config.force_retrain:
+                saved = self.store.load_matching(fingerprint(self.spark, self.config.dataset), logged.num_rows)
+            self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
+            self.engine.swap_model(saved or self.train_and_save(logged))
+            if self.retrainer is not None:
+                self.retrainer.start()
+            log.info("ready: model %s", self.engine.model.version)
+        except Exception:
+            log.exception("no model could be loaded or trained; stopping")
+            self.failed = True
+            self.on_failure()
+
+    def model_as_saved(self):
+        """The newest model in ``model_dir``, to serve without its dataset.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the directory holds no loadable model.
+        """
+        model = ModelStore(self.config.model_dir).load_newest()
+        if model is None:
+            raise FileNotFoundError(f"no saved model in {self.config.model_dir}")
+        # Its log position counts ratings of the log it was trained with, not of this
+        # state directory's: every rating logged here is to be folded in on top of it.
+        return dataclasses.replace(model, log_position=0)
+
+    def close(self):
+        if self.retrainer is not None:
+            self.retrainer.stop(timeout=30, cancel=self.spark.sparkContext.cancelAllJobs)
+        self.ratings_log.close()

@@ -1,0 +1,82 @@
+import time
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from tests.support.waiting import wait_for
+from engine import RecommendationEngine, model_version
+from recommender.service.retraining import Retrainer
+
+
+class Trainings:
+    """Stands in for train-and-save: each call gives the served factors as a newer model."""
+
+    def __init__(self, engine, base, failures=0):
+        self.engine, self.base, self.failures, self.calls = engine, base, failures, 0
+
+    def __call__(self):
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise RuntimeError(f"executor lost (attempt {self.calls})")
+        trained_at = self.base.trained_at + timedelta(seconds=self.calls)
+        position = self.engine.accepted_position()[0]
+        return replace(self.base, version=model_version(trained_at), trained_at=trained_at, log_position=position)
+
+
+
+
+@pytest.fixture
+def engine(tiny_engine):
+    served = RecommendationEngine()
+    served.swap_model(tiny_engine.model)
+    return served
+
+
+def start(retrainer):
+    retrainer.start()
+    return retrainer
+
+
+def test_enough_new_ratings_start_a_retrain(engine, new_user_id):
+    trainings = Trainings(engine, engine.model)
+    retrainer = start(Retrainer(engine, trainings, min_new_ratings=3, max_delay=3600))
+    try:
+        engine.add_ratings(new_user_id, [(1, 5.0), (2, 4.0)])
+        retrainer.notify()
+        time.sleep(1.5)
+        assert trainings.calls == 0  # two of three
+        engine.add_ratings(new_user_id, [(3, 5.0)])
+        retrainer.notify()
+        wait_for(lambda: retrainer.retrains == 1)
+        assert engine.unmodelled_count() == 0 and engine.model.version == model_version(trainings.base.trained_at + timedelta(seconds=1))
+    finally:
+        retrainer.stop()
+
+
+def test_a_few_ratings_are_retrained_after_the_delay(engine, new_user_id):
+    trainings = Trainings(engine, engine.model)
+    retrainer = start(Retrainer(engine, trainings, min_new_ratings=1000, max_delay=1.0))
+    try:
+        engine.add_ratings(new_user_id, [(1, 5.0)])
+        wait_for(lambda: retrainer.retrains == 1)
+        assert retrainer.status().last_success and engine.unmodelled_count() == 0
+    finally:
+        retrainer.stop()
+
+
+def test_a_failed_retrain_keeps_the_old_model_reports_and_retries(engine):
+    served = engine.model.version
+    trainings = Trainings(engine, engine.model, failures=2)
+    retrainer = start(Retrainer(engine, trainings, backoff=(0.5, 1.0)))
+    try:
+        retrainer.request()
+        wait_for(lambda: retrainer.failures == 1)
+        status = retrainer.status()
+        assert "RuntimeError: executor lost (attempt 1)" == status.last_error
+        assert status.next_retry_in_seconds is not None and engine.model.version == served
+        wait_for(lambda: retrainer.retrains == 1)  # attempt 2 fails, attempt 3 succeeds
+        assert trainings.calls == 3 and retrainer.status().last_error is None
+        assert engine.model.version > served
+    finally:
+        retrainer.stop()

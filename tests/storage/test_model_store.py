@@ -1,0 +1,79 @@
+import dataclasses
+import json
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from recommender.storage.model_store import ModelStore
+
+
+def assert_same_fields(loaded, saved, skip=()):
+    """Every dataclass field equal (arrays element by element, with dtype), so a field the store forgets fails."""
+    for field in dataclasses.fields(saved):
+        if field.name in skip:
+            continue
+        expected, actual = getattr(saved, field.name), getattr(loaded, field.name)
+        if isinstance(expected, np.ndarray):
+            assert actual.dtype == expected.dtype, field.name
+            np.testing.assert_array_equal(actual, expected, err_msg=field.name)
+        elif dataclasses.is_dataclass(expected):
+            assert_same_fields(actual, expected)
+        else:
+            assert actual == expected, field.name
+
+
+def assert_same_model(loaded, saved):
+    assert_same_fields(loaded, saved, skip=("spark_model",))
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_model, tmp_path_factory):
+    store = ModelStore(tmp_path_factory.mktemp("models"))
+    folder = store.save(tiny_model)
+    return store, folder
+
+
+def test_a_saved_model_loads_back_equal_with_its_spark_model(saved, tiny_engine):
+    store, folder = saved
+    assert store.versions() == [tiny_engine.model.version]
+    assert_same_model(store.load(tiny_engine.model.version), tiny_engine.model)
+    assert os.path.isdir(os.path.join(folder, "als", "userFactors"))
+
+
+def test_only_a_model_matching_the_data_and_log_is_loaded(saved, tiny_engine):
+    store, _ = saved
+    model = tiny_engine.model
+    assert store.load_matching(model.data_fingerprint, log_records=0).version == model.version
+    assert store.load_matching("other-files", log_records=0) is None
+
+
+def test_a_half_written_version_is_never_loaded(saved, tiny_engine):
+    store, _ = saved
+    partial = os.path.join(store.directory, ".partial-29990101T000000.000000Z")
+    os.makedirs(partial)
+    missing_meta = os.path.join(store.directory, "29990101T000000.000000Z")
+    os.makedirs(missing_meta)
+    np.savez(os.path.join(missing_meta, "arrays.npz"), x=np.zeros(1))
+    assert store.versions() == [tiny_engine.model.version]
+    assert store.load_matching(tiny_engine.model.data_fingerprint, 0).version == tiny_engine.model.version
+
+
+def test_only_the_newest_versions_are_kept(tiny_engine, tmp_path):
+    store = ModelStore(tmp_path, keep=2)
+    for version in ("20260101T000000.000001Z", "20260101T000000.000002Z", "20260101T000000.000003Z"):
+        store.save(replace(tiny_engine.model, version=version, spark_model=None))
+    assert store.versions() == ["20260101T000000.000003Z", "20260101T000000.000002Z"]
+
+
+def test_a_saved_model_of_another_format_is_passed_over(tiny_engine, tmp_path):
+    store = ModelStore(tmp_path)
+    folder = store.save(replace(tiny_engine.model, spark_model=None))
+    meta_path = os.path.join(folder, "meta.json")
+    with open(meta_path, encoding="utf-8") as meta_file:
+        meta = json.load(meta_file)
+    meta["format"] = 1
+    with open(meta_path, "w", encoding="utf-8") as meta_file:
+        json.dump(meta, meta_file)
+    assert store.load_matching(tiny_engine.model.data_fingerprint, 0) is None
