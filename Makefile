@@ -9,11 +9,14 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 # spark-submit finds its Python on PATH; the venv's must come first.
 WITH_VENV := PATH="$(BIN):$$PATH" PYSPARK_PYTHON="$(BIN)/python"
+# Spark's JVM logs warnings only (conf/log4j2.properties) unless ARGS has --verbose: log4j reads its
+# configuration when the JVM starts, before any Python runs, so the driver cannot quiet it.
+SPARK_SUBMIT := spark-submit $(if $(findstring --verbose,$(ARGS)),,--driver-java-options "-Dlog4j2.configurationFile=$(CURDIR)/conf/log4j2.properties")
 
 .PHONY: run test bench evaluate tune check-java setup
 
 run: setup
-	$(WITH_VENV) spark-submit server.py $(ARGS)
+	$(WITH_VENV) $(SPARK_SUBMIT) server.py $(ARGS)
 
 test: setup
 	$(WITH_VENV) python -m pytest $(PYTEST_ARGS)
@@ -25,10 +28,10 @@ bench: setup
 	$(WITH_VENV) python bench/training_scale.py $(SCALE_ARGS)
 
 evaluate: setup
-	$(WITH_VENV) spark-submit evaluate.py $(ARGS)
+	$(WITH_VENV) $(SPARK_SUBMIT) evaluate.py $(ARGS)
 
 tune: setup
-	$(WITH_VENV) spark-submit tune.py $(ARGS)
+	$(WITH_VENV) $(SPARK_SUBMIT) tune.py $(ARGS)
 
 setup: check-java $(VENV)/.installed
 
