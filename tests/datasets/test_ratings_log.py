@@ -1,3 +1,4 @@
+import os
 import threading
 
 from recommender.datasets.ratings_log import HEADER, RatingsLog
@@ -50,9 +51,17 @@ def test_read_stops_at_a_snapshot_size(tmp_path):
     assert ratings_log.read().num_rows == 2
 
 
-def test_concurrent_writers_are_all_synced_and_none_lost(tmp_path):
+def test_concurrent_writers_are_all_synced_and_none_lost(tmp_path, monkeypatch):
     ratings_log = RatingsLog(tmp_path / "ratings-log.csv")
     ratings_log.open()
+    synced_sizes = []  # the file's size at each fsync: what that fsync made durable
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        real_fsync(fd)
+        synced_sizes.append(os.fstat(fd).st_size)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
 
     def post(user_id):
         for movie_id in range(50):
@@ -63,7 +72,7 @@ def test_concurrent_writers_are_all_synced_and_none_lost(tmp_path):
         thread.start()
     for thread in threads:
         thread.join()
-    assert ratings_log._synced == ratings_log.size
+    assert max(synced_sizes) == os.path.getsize(tmp_path / "ratings-log.csv")  # the last append is on disk too
     table = RatingsLog(tmp_path / "ratings-log.csv").open()
     assert sorted(zip(table.column("userId").to_pylist(), table.column("movieId").to_pylist())) == [
         (u, m) for u in range(8) for m in range(50)

@@ -40,7 +40,7 @@ def test_unusable_api_keys_stop_start_up_without_echoing_them(tmp_path, capsys, 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """The service on the bundled dataset with its default settings; the last test stops it."""
+    """The service on the bundled dataset with its default settings, shared by the tests that only talk to it."""
     scratch = tmp_path_factory.mktemp("server")
     running = ServiceProcess(
         scratch / "server.log", "--state-dir", str(scratch / "state"), "--access-log", str(scratch / "access.log")
@@ -134,18 +134,28 @@ def test_load_benchmark_runs_in_short_mode(server, spark, repo_root, tmp_path, c
     assert len((tmp_path / "load.csv").read_text().splitlines()) == 1 + len(results) + 1
 
 
-def test_sigterm_to_the_driver_stops_http_and_spark_cleanly(server):
-    os.kill(server.driver_pid(), signal.SIGTERM)
-    assert server.process.wait(timeout=60) == 0
+def tiny_service(tmp_path):
+    """The service on the tiny dataset in its own spark-submit, for a test that stops it."""
+    dataset = write_tiny_dataset(tmp_path / "tiny")
+    return ServiceProcess(
+        tmp_path / "server.log", "--dataset", str(dataset), "--rank", "4", "--state-dir", str(tmp_path / "state")
+    )
+
+
+def test_sigterm_to_the_driver_stops_http_and_spark_cleanly(tmp_path):
+    server = tiny_service(tmp_path)
+    try:
+        server.wait_until_up()
+        os.kill(server.driver_pid(), signal.SIGTERM)
+        assert server.process.wait(timeout=60) == 0
+    finally:
+        server.stop()
     log = server.log(tail=None)
     assert "stopping Spark" in log and "Traceback" not in log
 
 
 def test_sigterm_to_spark_submit_does_not_leave_the_driver_serving(tmp_path):
-    dataset = write_tiny_dataset(tmp_path / "tiny")
-    server = ServiceProcess(
-        tmp_path / "server.log", "--dataset", str(dataset), "--rank", "4", "--state-dir", str(tmp_path / "state")
-    )
+    server = tiny_service(tmp_path)
     try:
         server.wait_until_up()
         driver = server.driver_pid()

@@ -5,7 +5,6 @@ Bodies are raw bytes, text lines near the accepted syntax (the parser's edge cas
 and bodies over the size limit, under each content type the API documents.
 """
 
-import itertools
 import json
 import re
 
@@ -14,15 +13,15 @@ from hypothesis import strategies as st
 
 from recommender.http import openapi
 from app import create_app
+from engine import RecommendationEngine
+from tests.support.tiny_data import TINY_PARAMS
 
 FORM = "application/x-www-form-urlencoded"
 CONTENT_TYPES = ["text/plain", FORM, "application/json"]
 KEY = "k3y"
 LIMITS = {"DEFAULT_MIN_RATINGS": 0, "MAX_CONTENT_LENGTH": 4096, "MAX_COUNT": 50}  # as conftest's app
 
-# The engine is shared by the whole suite and each example needs a user without ratings:
-# ids far above the ones conftest's new_user_id hands out.
-_users = itertools.count(1_500_000_000)
+USER = 1000  # no ratings in the tiny dataset; every example posts to a fresh engine
 
 LINE_BREAKS = ["\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
 SPACES = st.sampled_from(["", "", " ", "\t", "\x1f", "\xa0", "\u3000", "\u200b"])  # \u200b is not a space
@@ -95,9 +94,16 @@ PROPERTY_SETTINGS = settings(
     max_examples=300,
     deadline=None,  # a shared 2-core machine stalls now and then; the budget is the example count
     database=None,  # nothing written into the repository
-    # The app and engine are built once and shared on purpose: every example posts as a new user.
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    # Each example builds its own engine on the session's tiny model (fixtures are not per example).
+    suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def fresh_engine(tiny_model):
+    """An engine serving the shared tiny model with nothing posted yet: one per example."""
+    engine = RecommendationEngine(**TINY_PARAMS)
+    engine.swap_model(tiny_model)
+    return engine
 
 
 def own_ratings(client, user, headers=None):
@@ -123,9 +129,10 @@ def assert_outcome(client, engine, user, before, response, body, content_type, h
 
 @PROPERTY_SETTINGS
 @given(posted=REQUESTS)
-def test_any_body_is_201_400_or_413_and_a_refused_one_changes_nothing(client, tiny_engine, posted):
+def test_any_body_is_201_400_or_413_and_a_refused_one_changes_nothing(tiny_model, posted):
     content_type, body = posted
-    user = next(_users)
+    tiny_engine, user = fresh_engine(tiny_model), USER
+    client = create_app(tiny_engine, LIMITS).test_client()
     before = tiny_engine.accepted_position()
     response = client.post(f"/{user}/ratings", data=body, content_type=content_type)
     event(f"{response.status_code}")  # pytest --hypothesis-show-statistics: how often each answer came
@@ -138,11 +145,11 @@ def test_any_body_is_201_400_or_413_and_a_refused_one_changes_nothing(client, ti
     posted=REQUESTS,
     authorization=st.sampled_from([None, f"Bearer {KEY}", "Bearer wrong", f"Basic {KEY}", KEY, "Bearer"]),
 )
-def test_with_keys_only_the_key_gets_past_401_and_a_refused_body_changes_nothing(tiny_engine, posted, authorization):
+def test_with_keys_only_the_key_gets_past_401_and_a_refused_body_changes_nothing(tiny_model, posted, authorization):
     content_type, body = posted
+    tiny_engine, user = fresh_engine(tiny_model), USER
     client = create_app(tiny_engine, {**LIMITS, "API_KEYS": (KEY,)}).test_client()
     headers = {"Authorization": f"Bearer {KEY}"}  # to read the ratings back
-    user = next(_users)
     before = tiny_engine.accepted_position()
     sent = {} if authorization is None else {"Authorization": authorization}
     response = client.post(f"/{user}/ratings", data=body, content_type=content_type, headers=sent)
