@@ -1,6 +1,6 @@
 # The service on the bundled dataset: docker build -t recommender . && docker run -p 5432:5432 recommender
 # The same image is a SageMaker training and inference image: "docker run recommender train" and
-# "docker run -p 8080:8080 recommender serve" (bin/; see the README's SageMaker section).
+# "docker run -p 8080:8080 recommender serve" (bin/; see docs/docker-and-sagemaker.md).
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
