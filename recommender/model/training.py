@@ -112,26 +112,30 @@ def movie_table(movies, ratings, popularity_damping):
 def train_als(ratings, summary, biases, params):
     log.info("training ALS on %d ratings: %s", summary["ratings"], params)
     started = time.perf_counter()
-    parallelism = ratings.sparkSession.sparkContext.defaultParallelism
-    als = ALS(
+    als = estimator(
+        ratings, params.seed,
         rank=params.rank,
         maxIter=params.iterations,
         regParam=params.reg_param,
-        seed=params.seed,
-        userCol="userId",
-        itemCol="movieId",
         ratingCol="rating" if biases is None else "residual",
         implicitPrefs=params.implicit_prefs,
         alpha=params.alpha,
         coldStartStrategy="nan",
-        # One block per core: the default 10 x 10 blocks cost more in shuffles than
-        # they gain on small clusters (measured in bench/training_scale.py).
-        numUserBlocks=parallelism,
-        numItemBlocks=parallelism,
     )
     als_model = als.fit(ratings if biases is None else residuals(ratings, biases))
     log.info("ALS trained in %.1fs", time.perf_counter() - started)
     return als_model
+
+
+def estimator(ratings, seed, **settings):
+    """Spark ML's ALS on users and movies of ``ratings`` with ``settings``, one block per core."""
+    parallelism = ratings.sparkSession.sparkContext.defaultParallelism
+    # One block per core: the default 10 x 10 blocks cost more in shuffles than
+    # they gain on small clusters (measured in bench/training_scale.py).
+    return ALS(
+        seed=seed, userCol="userId", itemCol="movieId", numUserBlocks=parallelism, numItemBlocks=parallelism,
+        **settings,
+    )
 
 
 def preference(ratings, shift):
@@ -147,19 +151,9 @@ def train_ranking_als(ratings, params):
     scaled regularization.
     """
     started = time.perf_counter()
-    parallelism = ratings.sparkSession.sparkContext.defaultParallelism
-    als = ALS(
-        rank=params.ranking_rank,
-        maxIter=params.ranking_iterations,
-        regParam=params.ranking_reg_param,
-        alpha=params.ranking_alpha,
-        implicitPrefs=True,
-        seed=params.seed,
-        userCol="userId",
-        itemCol="movieId",
-        ratingCol="preference",
-        numUserBlocks=parallelism,
-        numItemBlocks=parallelism,
+    als = estimator(
+        ratings, params.seed, rank=params.ranking_rank, maxIter=params.ranking_iterations,
+        regParam=params.ranking_reg_param, alpha=params.ranking_alpha, implicitPrefs=True, ratingCol="preference",
     )
     als_model = als.fit(ratings.withColumn("preference", preference(F.col("rating"), params.ranking_rating_shift)))
     log.info("ranking ALS trained in %.1fs", time.perf_counter() - started)
