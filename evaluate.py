@@ -1,8 +1,9 @@
 """``spark-submit evaluate.py`` measures the model and baselines on held-out ratings.
 
 Either ``--dataset DIR --test-fraction F --seed S`` (a random split of the dataset's
-ratings) or ``--train FILE --test FILE`` (two ratings CSVs used as given). Prints a
-table, or with ``--json`` one JSON object.
+ratings) or ``--train FILE --test FILE`` (two ratings CSVs used as given). The model's
+ranking metrics are those of the top-10 lists the service would serve, in both orders.
+Prints a table, or with ``--json`` one JSON object.
 """
 
 import argparse
@@ -41,7 +42,10 @@ def format_metric(value):
 def format_table(report):
     """The report as a readable text table."""
     header = ["method", *METRIC_KEYS]
-    rows = [["model", *(format_metric(report["model"][key]) for key in METRIC_KEYS)]]
+    rows = [
+        [f"model, order={order}", *(format_metric({**report["model"], **metrics}[key]) for key in METRIC_KEYS)]
+        for order, metrics in report["orders"].items()
+    ]
     for name, metrics in report["baselines"].items():
         rows.append([name, *(format_metric(metrics[key]) for key in METRIC_KEYS)])
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -21,9 +21,9 @@ def metrics():
     return current_app.extensions[METRICS]
 
 
-def recommend(user_id, count, min_ratings):
+def recommend(user_id, count, min_ratings, order):
     """The engine's Recommendations; the response says the version they came from."""
-    recommendations = engine().recommend(user_id, count, min_ratings)
+    recommendations = engine().recommend(user_id, count, min_ratings, order)
     g.model_version = recommendations.model_version
     return recommendations
 

@@ -7,6 +7,7 @@ and most client generators have supported longest.
 """
 
 from recommender.limits import MAX_ID
+from recommender.model.live_model import ORDERS
 from recommender.model.trained import VERSION_PATTERN
 
 MODEL_VERSION_PATTERN = f"^{VERSION_PATTERN}$"
@@ -73,14 +74,15 @@ def paths(config):
     return {
         "/{user_id}/ratings/top/{count}": {
             "get": operation(
-                "topRatings", "The user's top movies, best first: never one the user rated.",
+                "topRatings",
+                "The user's top movies, best first (by relevance, or by predicted rating): never one the user rated.",
                 ok("Recommendations", "Top-N recommendations."),
-                params=("user_id", "count", "min_ratings"), errors=("400",), **read,
+                params=("user_id", "count", "min_ratings", "order"), errors=("400",), **read,
             ),
         },
         "/{user_id}/ratings/{movie_id}": {
             "get": operation(
-                "movieRating", "The predicted rating of one movie for one user.",
+                "movieRating", "The predicted rating and ranking score of one movie for one user.",
                 ok("MoviePrediction", "The prediction."),
                 params=("user_id", "movie_id"), errors=("400", "404"), **read,
             ),
@@ -263,6 +265,7 @@ def invocation_request(config, users_key, users_schema):
             users_key: users_schema,
             "count": {"type": "integer", "minimum": 1, "maximum": config["MAX_COUNT"]},
             "minRatings": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            "order": {"type": "string", "enum": list(ORDERS)},
         },
     }
 
@@ -287,6 +290,12 @@ def parameters(config):
             "schema": {
                 "type": "integer", "minimum": 0, "maximum": MAX_ID, "default": config["DEFAULT_MIN_RATINGS"],
             },
+        },
+        "order": {
+            "name": "order", "in": "query", "required": False,
+            "description": "relevance: by the ranking model's score (what the user is likely to pick); "
+                           "rating: by predicted rating, highest first.",
+            "schema": {"type": "string", "enum": list(ORDERS), "default": ORDERS[0]},
         },
     }
 
@@ -358,6 +367,10 @@ def schemas(config):
         "title": {"type": "string"},
         "genres": {"type": "array", "items": {"type": "string"}},
         "predictedRating": {"type": "number"},
+        "score": {
+            "type": "number",
+            "description": "The ranking model's score (the damped mean rating in a list that is not personalized).",
+        },
         "ratingsCount": count,
     }
     user_rating = closed({"movieId": an_id, "title": {"type": "string"}, "rating": {"type": "number"}})

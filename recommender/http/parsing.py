@@ -10,6 +10,7 @@ from flask import current_app, request
 from werkzeug.exceptions import BadRequest
 
 from recommender.limits import MAX_ID
+from recommender.model.live_model import ORDERS
 
 INTEGER = re.compile(r"\d{1,12}", re.ASCII)  # longer is out of range anyway; int() refuses huge texts
 NUMBER = re.compile(r"[+-]?(\d{1,12}(\.\d{0,20})?|\.\d{1,20})", re.ASCII)
@@ -30,6 +31,19 @@ def min_ratings_arg():
     """The ``min_ratings`` query parameter, defaulting to the app's DEFAULT_MIN_RATINGS."""
     text = request.args.get("min_ratings", str(current_app.config["DEFAULT_MIN_RATINGS"]))
     return integer_arg("min_ratings", text, 0, MAX_ID)
+
+
+def order_arg():
+    """The ``order`` query parameter: ``relevance`` (the default) or ``rating``."""
+    order = request.args.get("order", ORDERS[0])
+    return choice("order", order)
+
+
+def choice(name, value):
+    """``value`` if it is one of the orders recommend takes, else 400 naming ``name``."""
+    if value not in ORDERS:
+        raise BadRequest(f"{name} must be one of {', '.join(ORDERS)}, got {json.dumps(value)[:100]}")
+    return value
 
 
 def read_body():

@@ -9,6 +9,7 @@ def prediction_json(prediction):
     return {
         **movie_json(prediction.movie),
         "predictedRating": round(prediction.rating, 4),
+        "score": round(prediction.score, 4),
         "ratingsCount": prediction.movie.ratings_count,
     }
 

@@ -19,10 +19,24 @@ def merge_ratings(rows, values, new_rows, new_values):
 
 
 def fold_in(model, rows, values, new_movie_ids, new_values):
-    """A user's state after adding ratings: merged ratings and re-solved factors."""
+    """A user's state after adding ratings: merged ratings and both models' re-solved factors."""
     merged_rows, merged_values = merge_ratings(rows, values, model.catalog.rows(new_movie_ids), new_values)
     bias, factors = fold_in_user(model, merged_rows, merged_values)
-    return UserState(merged_rows, merged_values, factors, bias)
+    return UserState(merged_rows, merged_values, factors, bias, fold_in_ranking_user(model, merged_rows, merged_values))
+
+
+def fold_in_ranking_user(model, rows, values):
+    """A user's ranking-model factors from their ratings: the implicit half-step on their preferences.
+
+    The preference is training's, ``max(rating - ranking_rating_shift, 0)``
+    (``recommender.model.training.preference``).
+    """
+    params = model.params
+    preferences = np.maximum(values.astype(np.float64) - params["ranking_rating_shift"], 0.0)
+    return solve_implicit_user_factors(
+        model.rank_item_factors, model.has_factors, rows, preferences, params["ranking_reg_param"],
+        params["ranking_alpha"],
+    )
 
 
 def fold_in_user(model, rows, values):

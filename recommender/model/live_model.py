@@ -17,10 +17,12 @@ from recommender.limits import DEFAULT_MIN_RATINGS
 from recommender.model.errors import InvalidRatingError, NotFittedError, UnknownMovieError
 from recommender.model.fold_in import fold_in
 from recommender.model.results import ModelSummary, Prediction, Recommendations, UserRating
-from recommender.model.scoring import clip_rating, score_rows, top_rows
+from recommender.model.scoring import clip_rating, rank_score_rows, score_rows, top_rows
 from recommender.model.trained import TrainedModel
 
 log = logging.getLogger(__name__)
+
+ORDERS = ("relevance", "rating")  # what recommend can rank by; the first is the default
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class LiveModel:
     def _user_state(serving, user_id):
         return serving.users.get(user_id) or serving.model.user(user_id)
 
-    def recommend(self, user_id, count=10, min_ratings=DEFAULT_MIN_RATINGS):
+    def recommend(self, user_id, count=10, min_ratings=DEFAULT_MIN_RATINGS, order="relevance"):
         """Top movies for a user, best first, never one the user has rated.
 
         Parameters
@@ -75,36 +77,50 @@ class LiveModel:
             At most this many movies.
         min_ratings : int
             Only movies with at least this many ratings are candidates.
+        order : str
+            ``"relevance"``: by the ranking model's score (what the user is likely to
+            pick); ``"rating"``: by predicted rating.
 
         Returns
         -------
         Recommendations
-            Personalized when the user has a factor vector, otherwise the movies with
-            the best damped mean rating.
+            Personalized when the user has factors in the model ``order`` ranks by,
+            otherwise the movies with the best damped mean rating.
         """
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
         if min_ratings < 0:
             raise ValueError(f"min_ratings must be at least 0, got {min_ratings}")
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
         serving = self._current()
         model, user = serving.model, self._user_state(serving, user_id)
-        personalized = user.factors is not None
-        if personalized:
-            scores = score_rows(model, user, slice(None))
-            eligible = model.has_factors & (model.catalog.ratings_count >= min_ratings)
-        else:
+        by_relevance = order == "relevance"
+        personalized = (user.rank_factors if by_relevance else user.factors) is not None
+        if not personalized:
             scores = model.catalog.damped_mean
-            eligible = model.catalog.ratings_count >= max(min_ratings, 1)
-        scores = np.where(eligible, scores, -np.inf)
-        scores[user.rows] = -np.inf
+        elif by_relevance:
+            scores = rank_score_rows(model, user, slice(None))
+        else:
+            scores = score_rows(model, user, slice(None))
+        rows = top_rows(np.where(candidates(model, user, min_ratings, personalized), scores, -np.inf), count)
         items = [
-            Prediction(model.catalog.movie(row), clip_rating(model, scores[row]), personalized)
-            for row in top_rows(scores, count)
+            Prediction(model.catalog.movie(row), rating, personalized, score)
+            for row, rating, score in zip(rows, *self._rating_and_score(model, user, rows))
         ]
         return Recommendations(user_id, personalized, model.version, items)
 
+    @staticmethod
+    def _rating_and_score(model, user, rows):
+        """Clipped predicted ratings and ranking scores of ``rows``; the damped mean where a model lacks the user."""
+        popular = model.catalog.damped_mean[rows]
+        known = model.has_factors[rows]
+        ratings = popular if user.factors is None else np.where(known, score_rows(model, user, rows), popular)
+        scores = popular if user.rank_factors is None else np.where(known, rank_score_rows(model, user, rows), popular)
+        return [clip_rating(model, r) for r in ratings], [float(s) for s in scores]
+
     def predict(self, user_id, movie_id):
-        """Predicted rating of one movie for one user.
+        """Predicted rating and ranking score of one movie for one user.
 
         Raises
         ------
@@ -116,10 +132,9 @@ class LiveModel:
         row = model.catalog.row(movie_id)
         if row < 0:
             raise UnknownMovieError(movie_id)
-        if user.factors is not None and model.has_factors[row]:
-            score = float(score_rows(model, user, row))
-            return Prediction(model.catalog.movie(row), clip_rating(model, score), True)
-        return Prediction(model.catalog.movie(row), clip_rating(model, model.catalog.damped_mean[row]), False)
+        (rating,), (score,) = self._rating_and_score(model, user, np.array([row]))
+        personalized = user.factors is not None and bool(model.has_factors[row])
+        return Prediction(model.catalog.movie(row), rating, personalized, score)
 
     def user_ratings(self, user_id):
         """The user's own ratings in movie id order (empty for an unknown user)."""
@@ -252,6 +267,15 @@ class LiveModel:
                 users[user_id] = state
             self._serving = Serving(model, users)
         log.info("serving model %s (%d users folded in again)", model.version, len(users))
+
+
+def candidates(model, user, min_ratings, personalized):
+    """Which catalog rows a user's top-N may hold: enough ratings, factors if personalized, not rated by the user."""
+    eligible = model.catalog.ratings_count >= max(min_ratings, 1)
+    if personalized:
+        eligible &= model.has_factors
+    eligible[user.rows] = False
+    return eligible
 
 
 def validated(model, ratings):

@@ -28,6 +28,12 @@ class ModelParams:
         Train implicit-feedback ALS (ratings are confidences, e.g. play counts).
     alpha : float
         Implicit mode's confidence scale: confidence is ``1 + alpha * rating``.
+    ranking_rank, ranking_iterations, ranking_reg_param, ranking_alpha : int, int, float, float
+        The ranking model's implicit-feedback ALS: latent factors, iterations,
+        regularization and confidence scale (confidence ``1 + ranking_alpha * v``).
+    ranking_rating_shift : float
+        How a rating becomes the ranking model's preference: ``v = max(rating - shift, 0)``,
+        so ratings at or below the shift say nothing either way.
     """
 
     rank: int = 10
@@ -38,13 +44,23 @@ class ModelParams:
     bias_damping: float = 10.0
     implicit_prefs: bool = False
     alpha: float = 1.0
+    # The ranking model's defaults: best NDCG@10 on a validation split of the bundled
+    # data's training part (docs/evaluation.md).
+    ranking_rank: int = 32
+    ranking_iterations: int = 20
+    ranking_reg_param: float = 0.2
+    ranking_alpha: float = 1.0
+    ranking_rating_shift: float = 3.0
 
     def __post_init__(self):
-        for name in ("rank", "iterations"):
+        for name in ("rank", "iterations", "ranking_rank", "ranking_iterations"):
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("reg_param", "popularity_damping", "bias_damping", "alpha"):
+        for name in (
+            "reg_param", "popularity_damping", "bias_damping", "alpha",
+            "ranking_reg_param", "ranking_alpha", "ranking_rating_shift",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -13,11 +13,16 @@ class Movie:
 
 @dataclass(frozen=True)
 class Prediction:
-    """A movie with the rating predicted for one user, clipped to the rating scale."""
+    """A movie with the rating predicted for one user, clipped to the rating scale, and its ranking score.
+
+    ``score`` is the ranking model's score, what top-N lists are ordered by by default;
+    for a list that is not personalized it is the movie's damped mean rating.
+    """
 
     movie: Movie
     rating: float
     personalized: bool
+    score: float
 
 
 @dataclass(frozen=True)

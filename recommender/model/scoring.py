@@ -8,6 +8,11 @@ def score_rows(model, user, rows):
     return model.score_offset + user.bias + model.item_bias[rows] + model.item_factors[rows] @ user.factors
 
 
+def rank_score_rows(model, user, rows):
+    """Ranking-model scores of catalog ``rows`` for a user with ranking factors."""
+    return model.rank_item_factors[rows] @ user.rank_factors
+
+
 def top_rows(scores, count):
     """Rows of the ``count`` highest finite scores, highest first."""
     candidates = np.flatnonzero(np.isfinite(scores))

@@ -11,12 +11,16 @@ from recommender.model.movies import MovieTable
 
 @dataclass(frozen=True)
 class UserState:
-    """A user's ratings (as catalog rows), bias and factor vector (None: not personalizable)."""
+    """A user's ratings (as catalog rows), bias and factor vectors (None: not personalizable).
+
+    ``factors`` and ``bias`` are the rating model's, ``rank_factors`` the ranking model's.
+    """
 
     rows: np.ndarray
     ratings: np.ndarray
     factors: object
     bias: float = 0.0
+    rank_factors: object = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,10 @@ class TrainedModel:
     user_bias: np.ndarray = None  # float32 (users,), aligned with user_ids
     item_bias: np.ndarray = None  # float32 (movies,) in catalog order, 0 for unrated movies
     implicit_prefs: bool = False
+    # Ranking model (implicit-feedback ALS on preferences derived from the ratings): score =
+    # factors' dot product. Same users and movies as the rating model (has_factors).
+    rank_item_factors: np.ndarray = None  # float32 (movies, ranking_rank) in catalog order, zeros where none
+    rank_user_factors: np.ndarray = None  # float32 (users, ranking_rank), aligned with user_ids, NaN rows unseen
 
     def user(self, user_id):
         """The trained state of ``user_id``; empty when the user had no training ratings."""
@@ -51,11 +59,15 @@ class TrainedModel:
         if index == len(self.user_ids) or self.user_ids[index] != user_id:
             return UserState(np.empty(0, np.int64), np.empty(0, np.float32), None)
         span = slice(self.rating_offsets[index], self.rating_offsets[index + 1])
-        factors = self.user_factors[index]
         return UserState(
-            self.rated_rows[span], self.rated_values[span],
-            None if np.isnan(factors[0]) else factors, float(self.user_bias[index]),
+            self.rated_rows[span], self.rated_values[span], known_factors(self.user_factors[index]),
+            float(self.user_bias[index]), known_factors(self.rank_user_factors[index]),
         )
+
+
+def known_factors(factors):
+    """A user's factor vector, or None for the NaN row of a user the model did not see."""
+    return None if np.isnan(factors[0]) else factors
 
 
 def model_version(trained_at):

@@ -68,7 +68,9 @@ def train(dataset, params=ModelParams(), log_position=0, data_fingerprint=""):
             raise RecommendationError("the dataset has no valid ratings")
         biases = None if params.implicit_prefs else fit_biases(ratings, params.bias_damping)
         als_model = train_als(ratings, summary, biases, params)
+        ranking_model = train_ranking_als(ratings, params)
         model = build_model(catalog, summary, als_model, ratings, biases, params)
+        model.update(ranking_arrays(ranking_model, catalog, model["user_ids"], params.ranking_rank))
     finally:
         if not was_cached:  # a caller's cache (evaluation splits) stays
             ratings.unpersist()
@@ -110,26 +112,63 @@ def movie_table(movies, ratings, popularity_damping):
 def train_als(ratings, summary, biases, params):
     log.info("training ALS on %d ratings: %s", summary["ratings"], params)
     started = time.perf_counter()
-    parallelism = ratings.sparkSession.sparkContext.defaultParallelism
-    als = ALS(
+    als = estimator(
+        ratings, params.seed,
         rank=params.rank,
         maxIter=params.iterations,
         regParam=params.reg_param,
-        seed=params.seed,
-        userCol="userId",
-        itemCol="movieId",
         ratingCol="rating" if biases is None else "residual",
         implicitPrefs=params.implicit_prefs,
         alpha=params.alpha,
         coldStartStrategy="nan",
-        # One block per core: the default 10 x 10 blocks cost more in shuffles than
-        # they gain on small clusters (measured in bench/training_scale.py).
-        numUserBlocks=parallelism,
-        numItemBlocks=parallelism,
     )
     als_model = als.fit(ratings if biases is None else residuals(ratings, biases))
     log.info("ALS trained in %.1fs", time.perf_counter() - started)
     return als_model
+
+
+def estimator(ratings, seed, **settings):
+    """Spark ML's ALS on users and movies of ``ratings`` with ``settings``, one block per core."""
+    parallelism = ratings.sparkSession.sparkContext.defaultParallelism
+    # One block per core: the default 10 x 10 blocks cost more in shuffles than
+    # they gain on small clusters (measured in bench/training_scale.py).
+    return ALS(
+        seed=seed, userCol="userId", itemCol="movieId", numUserBlocks=parallelism, numItemBlocks=parallelism,
+        **settings,
+    )
+
+
+def preference(ratings, shift):
+    """The ranking model's preference of each rating: ``max(rating - shift, 0)``."""
+    return F.greatest(ratings - shift, F.lit(0.0))
+
+
+def train_ranking_als(ratings, params):
+    """Implicit-feedback ALS on each rating's preference: the model top-N lists are ranked by.
+
+    Every rating is kept: one at or below the shift has preference 0, so its user and
+    movie still get factors, but the row adds nothing and does not count in ALS-WR's
+    scaled regularization.
+    """
+    started = time.perf_counter()
+    als = estimator(
+        ratings, params.seed, rank=params.ranking_rank, maxIter=params.ranking_iterations,
+        regParam=params.ranking_reg_param, alpha=params.ranking_alpha, implicitPrefs=True, ratingCol="preference",
+    )
+    als_model = als.fit(ratings.withColumn("preference", preference(F.col("rating"), params.ranking_rating_shift)))
+    log.info("ranking ALS trained in %.1fs", time.perf_counter() - started)
+    return als_model
+
+
+def ranking_arrays(als_model, catalog, user_ids, rank):
+    """The ranking model's factors on the driver: movies in catalog order, users aligned with ``user_ids``."""
+    item_ids, item_vectors = factors_to_numpy(als_model.itemFactors, rank)
+    item_factors = np.zeros((len(catalog.movie_ids), rank), np.float32)
+    item_factors[catalog.rows(item_ids)] = item_vectors
+    factor_user_ids, factor_vectors = factors_to_numpy(als_model.userFactors, rank)
+    user_factors = np.full((len(user_ids), rank), np.nan, np.float32)
+    user_factors[np.searchsorted(user_ids, factor_user_ids)] = factor_vectors
+    return dict(rank_item_factors=item_factors, rank_user_factors=user_factors)
 
 
 def build_model(catalog, summary, als_model, ratings, biases, params):

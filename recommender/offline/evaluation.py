@@ -1,26 +1,26 @@
-"""Offline evaluation in Spark: rating and ranking metrics of the engine and of baselines.
+"""Offline evaluation: rating metrics in Spark, ranking metrics of the served top-N lists.
 
 Rating metrics (RMSE, MAE) cover test pairs whose user and movie both have training
-ratings. Ranking metrics (Precision@K, Recall@K, NDCG@K) cover test users with training
-ratings and at least one relevant test rating (>= ``RELEVANT_RATING``); each method
-ranks the movies with training ratings that the user did not rate in training.
+ratings. Ranking metrics (Precision@K, Recall@K, NDCG@K, catalog coverage, mean popularity
+rank) are those of ``recommender.offline.served_ranking``: the model's lists are what the
+service serves at its defaults, in both orders; most-popular ranks the movies with training
+ratings that the user did not rate in training.
 """
 
 import logging
 import time
 
-from pyspark.ml.evaluation import RankingEvaluator
-from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from recommender.datasets.movielens import Dataset
-from recommender.limits import RELEVANT_RATING
+from recommender.model.live_model import ORDERS, LiveModel
 from recommender.model.training import fit_biases, train
+from recommender.offline.served_ranking import K, most_popular_metrics, served_ranking_metrics
 
 log = logging.getLogger(__name__)
 
-K = 10
-METRIC_KEYS = ("rmse", "mae", f"precision_at_{K}", f"recall_at_{K}", f"ndcg_at_{K}")
+RANKING_KEYS = (f"precision_at_{K}", f"recall_at_{K}", f"ndcg_at_{K}", f"coverage_at_{K}", "mean_popularity_rank")
+METRIC_KEYS = ("rmse", "mae", *RANKING_KEYS)
 
 
 def rating_metrics(predictions, label="rating", prediction="prediction"):
@@ -39,67 +39,6 @@ def rating_metrics(predictions, label="rating", prediction="prediction"):
     error = F.col(prediction) - F.col(label)
     row = predictions.agg(F.sqrt(F.avg(error * error)).alias("rmse"), F.avg(F.abs(error)).alias("mae")).first()
     return {"rmse": row["rmse"], "mae": row["mae"]}
-
-
-def ranking_metrics(recommended, relevant, k=K):
-    """Mean Precision@k, Recall@k and NDCG@k over the users of ``relevant``.
-
-    Parameters
-    ----------
-    recommended : pyspark.sql.DataFrame
-        ``userId, movieIds``: each user's recommendations, best first. A user of
-        ``relevant`` missing here counts as an empty list.
-    relevant : pyspark.sql.DataFrame
-        ``userId, movieIds``: each evaluated user's relevant movies (not empty).
-    k : int
-
-    Returns
-    -------
-    dict
-        ``precision_at_{k}``, ``recall_at_{k}`` and ``ndcg_at_{k}`` with binary relevance.
-    """
-    as_doubles = "transform(movieIds, m -> cast(m as double))"
-    joined = (
-        relevant.select("userId", F.expr(as_doubles).alias("label"))
-        .join(recommended.select("userId", F.expr(as_doubles).alias("prediction")), "userId", "left")
-        .select("label", F.coalesce("prediction", F.array().cast("array<double>")).alias("prediction"))
-        .cache()
-    )
-    try:
-        if joined.count() == 0:
-            raise ValueError("no user has a relevant test rating: ranking metrics are undefined")
-        return {
-            f"{name}_at_{k}": RankingEvaluator(metricName=f"{name}AtK", k=k).evaluate(joined)
-            for name in ("precision", "recall", "ndcg")
-        }
-    finally:
-        joined.unpersist()
-
-
-def top_k(users, items, score, exclude, k=K):
-    """Each user's ``k`` best-scored items, skipping the pairs in ``exclude``.
-
-    Parameters
-    ----------
-    users, items : pyspark.sql.DataFrame
-        ``userId, ...`` and ``movieId, ...``; every user is scored against every item.
-    score : pyspark.sql.Column
-        The score of a (user, item) row of the cross join; higher is better.
-    exclude : pyspark.sql.DataFrame
-        ``userId, movieId`` pairs not to recommend (the training ratings).
-
-    Returns
-    -------
-    pyspark.sql.DataFrame
-        ``userId, movieIds``: at most ``k`` movie ids per user, best first (ties by id).
-    """
-    scored = users.crossJoin(F.broadcast(items)).select("userId", "movieId", score.alias("score"))
-    candidates = scored.join(exclude.select("userId", "movieId"), ["userId", "movieId"], "left_anti")
-    order = Window.partitionBy("userId").orderBy(F.desc("score"), "movieId")
-    ranked = candidates.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= k)
-    return ranked.groupBy("userId").agg(
-        F.transform(F.array_sort(F.collect_list(F.struct("rank", "movieId"))), lambda s: s["movieId"]).alias("movieIds")
-    )
 
 
 def model_frames(model, biases):
@@ -158,8 +97,9 @@ def evaluate(train_ratings, test, movies, params):
     -------
     dict
         ``model`` and ``baselines`` (``global_mean``, ``biases``, ``most_popular``), each
-        a dict of ``METRIC_KEYS`` (None where a metric does not apply), ``params`` and
-        ``counts``.
+        a dict of ``METRIC_KEYS`` (None where a metric does not apply; the model's ranking
+        metrics are of the default order), ``orders`` (the served lists' ranking metrics in
+        each order), ``params`` and ``counts``.
     """
     training = train(Dataset(train_ratings, movies), params)
     # Implicit mode has no biases of its own; the biases baseline still needs them.
@@ -167,11 +107,12 @@ def evaluate(train_ratings, test, movies, params):
     report = {
         "model": empty_metrics(),
         "baselines": {name: empty_metrics() for name in ("global_mean", "biases", "most_popular")},
+        "orders": {order: dict.fromkeys(RANKING_KEYS) for order in ORDERS},
         "params": params.as_dict(),
     }
     try:
         counts = measure_ratings(report, training, biases, test)
-        counts["ranking_users"] = measure_rankings(report, training, train_ratings, test)
+        counts["ranking_users"] = measure_rankings(report, training.model, test)
     finally:
         biases.unpersist()
     report["counts"] = {"train": train_ratings.count(), "test": test.count(), **counts}
@@ -197,30 +138,19 @@ def measure_ratings(report, training, biases, test):
     return {"test_rated_pairs": measured, "test_skipped_pairs": test.count() - measured}
 
 
-def measure_rankings(report, training, train, test, baselines=True):
-    """Fill ``report``'s ranking metrics of the model (and most-popular); return the user count."""
-    users, items, score = model_frames(training.model, training.biases)
-    relevant = (
-        test.filter(F.col("rating") >= RELEVANT_RATING)
-        .join(users.select("userId"), "userId", "left_semi")
-        .groupBy("userId")
-        .agg(F.collect_list("movieId").alias("movieIds"))
-        .cache()
-    )
+def measure_rankings(report, model, test):
+    """Fill ``report``'s ranking metrics: the served lists in each order, and most-popular's; return the user count."""
+    started = time.perf_counter()
+    live = LiveModel()
+    live.swap_model(model)
     try:
-        evaluated = relevant.count()
-        if evaluated == 0:
-            log.warning("no test user with training ratings has a relevant test rating: no ranking metrics")
-            return 0
-        ranked_users = users.join(relevant.select("userId"), "userId", "left_semi")
-        started = time.perf_counter()
-        report["model"].update(ranking_metrics(top_k(ranked_users, items, score, train), relevant))
-        log.info("ranking metrics of the model over %d users in %.1fs", evaluated, time.perf_counter() - started)
-        if not baselines:
-            return evaluated
-        popularity = train.groupBy("movieId").agg(F.count(F.lit(1)).alias("popularity"))
-        popular = top_k(ranked_users.select("userId"), popularity, F.col("popularity"), train)
-        report["baselines"]["most_popular"].update(ranking_metrics(popular, relevant))
-    finally:
-        relevant.unpersist()
-    return evaluated
+        for order in ORDERS:
+            report["orders"][order] = served_ranking_metrics(live, test, order=order)
+    except ValueError:
+        log.warning("no test user with training ratings has a relevant test rating: no ranking metrics")
+        return 0
+    popular = most_popular_metrics(model, test)
+    report["baselines"]["most_popular"].update({key: popular[key] for key in RANKING_KEYS})
+    report["model"].update({key: report["orders"]["relevance"][key] for key in RANKING_KEYS})
+    log.info("served ranking metrics over %d users in %.1fs", popular["users"], time.perf_counter() - started)
+    return popular["users"]

@@ -1,4 +1,8 @@
-"""Parameter search on training data only: the grid, the validation folds and each trial's score."""
+"""Parameter search on training data only: the grids, the validation folds and each trial's score.
+
+Two searches: the rating model's parameters on RMSE, then the ranking model's on the served
+NDCG@10 (``recommender.offline.served_ranking``), the rating model's best fixed.
+"""
 
 import argparse
 import itertools
@@ -7,15 +11,24 @@ import random
 from recommender.datasets.movielens import Dataset
 from recommender.model.params import ModelParams
 from recommender.model.training import train
-from recommender.offline.evaluation import K, clipped, measure_rankings, model_frames, rating_metrics
+from recommender.model.live_model import LiveModel
+from recommender.offline.evaluation import K, clipped, model_frames, rating_metrics
+from recommender.offline.served_ranking import served_ranking_metrics
 
-GRID = {  # option: (ModelParams field, type, default values)
+GRID = {  # option: (ModelParams field, type, default values): the rating model's, scored on RMSE
     "--ranks": ("rank", int, "10,20"),
     "--reg-params": ("reg_param", float, "0.05,0.1,0.15"),
     "--iterations": ("iterations", int, "10,15"),
     "--bias-dampings": ("bias_damping", float, "5,15"),
-    "--alphas": ("alpha", float, "1"),
 }
+RANKING_GRID = {  # the ranking model's, scored on the served NDCG@10
+    "--ranking-ranks": ("ranking_rank", int, "16,32"),
+    "--ranking-reg-params": ("ranking_reg_param", float, "0.1,0.2"),
+    "--ranking-alphas": ("ranking_alpha", float, "1,2"),
+    "--ranking-iterations": ("ranking_iterations", int, "20"),
+    "--ranking-rating-shifts": ("ranking_rating_shift", float, "3"),
+}
+SEARCHES = {"rating": (GRID, "rmse", min), "ranking": (RANKING_GRID, f"ndcg_at_{K}", max)}  # grid, objective, best
 
 
 def value_list(kind):
@@ -32,22 +45,19 @@ def value_list(kind):
 
 
 def add_grid_arguments(parser):
-    grid = parser.add_argument_group("search grid (comma-separated values)")
-    for option, (name, kind, default) in GRID.items():
+    grid = parser.add_argument_group("search grids (comma-separated values)")
+    for option, (name, kind, default) in {**GRID, **RANKING_GRID}.items():
         grid.add_argument(option, dest=name, type=value_list(kind), default=value_list(kind)(default))
 
 
-def candidates(args):
-    """The grid points to try, as engine keyword arguments."""
-    names = [name for name, _, _ in GRID.values()]
+def candidates(args, search, fixed):
+    """The grid points of ``search`` (``rating`` or ``ranking``) to try, over the ``fixed`` parameters."""
+    grid = SEARCHES[search][0]
+    names = [name for name, _, _ in grid.values()]
     points = [dict(zip(names, values)) for values in itertools.product(*(getattr(args, n) for n in names))]
-    if not args.implicit:
-        points = [p for p in points if p["alpha"] == points[0]["alpha"]]  # alpha is unused
-    else:
-        points = [p for p in points if p["bias_damping"] == points[0]["bias_damping"]]  # no biases
     if args.max_trials is not None and args.max_trials < len(points):
         points = random.Random(args.als_seed).sample(points, args.max_trials)
-    return [{**p, "implicit_prefs": args.implicit, "seed": args.als_seed} for p in points]
+    return [{**fixed, **p, "seed": args.als_seed} for p in points]
 
 
 def folds(ratings, args):
@@ -71,15 +81,15 @@ def _union(parts):
     return union.cache()
 
 
-def score_trial(params, splits, movies):
-    """The objective of one trial, averaged over the splits: RMSE, or NDCG@10 in implicit mode."""
+def score_trial(params, splits, movies, search):
+    """The objective of one trial, averaged over the splits: the rating model's RMSE or the served NDCG@10."""
     values = []
     for fit, validation in splits:
         training = train(Dataset(fit, movies), ModelParams(**params))
-        if params["implicit_prefs"]:
-            report = {"model": {}, "baselines": {"most_popular": {}}}
-            measure_rankings(report, training, fit, validation, baselines=False)
-            values.append(report["model"][f"ndcg_at_{K}"])
+        if search == "ranking":
+            live = LiveModel()
+            live.swap_model(training.model)
+            values.append(served_ranking_metrics(live, validation)[f"ndcg_at_{K}"])
         else:
             users, items, score = model_frames(training.model, training.biases)
             pairs = validation.join(users, "userId").join(items, "movieId")
@@ -90,8 +100,8 @@ def score_trial(params, splits, movies):
     return sum(values) / len(values)
 
 
-def format_trials(trials, objective):
-    names = ["rank", "reg_param", "iterations", "bias_damping", "alpha"]
+def format_trials(trials, objective, search):
+    names = [name for name, _, _ in SEARCHES[search][0].values()]
     header = ["trial", *names, objective, "seconds"]
     rows = [
         [str(i + 1), *(f"{t['params'][n]:g}" for n in names), f"{t['value']:.4f}", f"{t['seconds']:.1f}"]

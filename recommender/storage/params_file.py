@@ -17,6 +17,11 @@ HELP = {
     "popularity_damping": "pseudo-ratings at the mean shrinking each movie's mean in popular lists",
     "bias_damping": "pseudo-ratings shrinking user and movie biases",
     "alpha": "implicit mode's confidence scale",
+    "ranking_rank": "the ranking model's latent factors",
+    "ranking_iterations": "the ranking model's ALS iterations",
+    "ranking_reg_param": "the ranking model's ALS regularization",
+    "ranking_alpha": "the ranking model's confidence scale",
+    "ranking_rating_shift": "the ranking model's preference is max(rating - shift, 0)",
 }
 
 

@@ -30,7 +30,7 @@ def test_top_ratings_shape_and_known_answer(client):
     body = response.get_json()
     assert body["userId"] == 1 and body["personalized"] is True and body["modelVersion"]
     first = body["recommendations"][0]
-    assert list(first) == ["movieId", "title", "genres", "predictedRating", "ratingsCount"]
+    assert list(first) == ["movieId", "title", "genres", "predictedRating", "score", "ratingsCount"]
     assert first["movieId"] == skipped_movie(1) and isinstance(first["genres"], list)
     assert len(body["recommendations"]) == 2
 
@@ -47,6 +47,17 @@ def test_min_ratings_query_parameter(client):
     assert client.get("/1/ratings/top/10?min_ratings=100000").get_json()["recommendations"] == []
     assert_error(client.get("/1/ratings/top/10?min_ratings=-1"), 400, "min_ratings")
     assert_error(client.get("/1/ratings/top/10?min_ratings=many"), 400, "min_ratings", "'many'")
+
+
+def test_order_query_parameter(client):
+    by_relevance = client.get("/1/ratings/top/10").get_json()["recommendations"]
+    assert client.get("/1/ratings/top/10?order=relevance").get_json()["recommendations"] == by_relevance
+    by_rating = client.get("/1/ratings/top/10?order=rating").get_json()["recommendations"]
+    scores, ratings = [item["score"] for item in by_relevance], [item["predictedRating"] for item in by_rating]
+    assert scores == sorted(scores, reverse=True) and ratings == sorted(ratings, reverse=True)
+    assert sorted(i["movieId"] for i in by_relevance) == sorted(i["movieId"] for i in by_rating)
+    assert [i["movieId"] for i in by_relevance] != [i["movieId"] for i in by_rating]  # the two models disagree
+    assert_error(client.get("/1/ratings/top/10?order=newest"), 400, "order", "relevance, rating", '"newest"')
 
 
 def test_a_user_with_no_ratings_gets_a_cold_start_list(client):
@@ -75,6 +86,8 @@ def test_predicted_rating_for_one_movie(client):
     body = client.get(f"/1/ratings/{skipped_movie(1)}").get_json()
     assert body["userId"] == 1 and body["movieId"] == skipped_movie(1) and body["personalized"] is True
     assert 4.0 < body["predictedRating"] <= 5.0
+    top = client.get("/1/ratings/top/1").get_json()["recommendations"][0]
+    assert (body["predictedRating"], body["score"]) == (top["predictedRating"], top["score"])
     assert body["title"] and body["ratingsCount"] > 0
     cold = client.get("/777777/ratings/1").get_json()
     assert cold["personalized"] is False

@@ -252,6 +252,8 @@ def test_ping_and_metrics_answer_as_documented(app, client):
     [
         ({"userId": 1, "count": 3, "minRatings": 0}, 200),
         ({"userIds": [1, 11, 777777], "count": 2}, 200),
+        ({"userId": 1, "order": "rating"}, 200),
+        ({"userId": 1, "order": "best"}, 400),
         ({"userIds": []}, 400),
         ({"userId": "1"}, 400),
         ({"count": 3}, 400),

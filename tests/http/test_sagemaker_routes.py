@@ -43,6 +43,12 @@ def test_a_batch_answers_each_users_body_in_order(client):
     ]
 
 
+def test_the_order_is_the_top_n_routes(client):
+    body = post_invocation(client, {"userId": 1, "count": 5, "order": "rating"}).get_json()
+    assert body == client.get("/1/ratings/top/5?order=rating").get_json()
+    assert body != client.get("/1/ratings/top/5").get_json()
+
+
 def test_count_and_min_ratings_default_to_ten_and_the_configured_minimum(tiny_engine):
     client = create_app(tiny_engine).test_client()  # DEFAULT_MIN_RATINGS 25: more than any tiny movie has
     assert post_invocation(client, {"userId": 777777}).get_json()["recommendations"] == []
@@ -73,6 +79,8 @@ def test_count_and_min_ratings_default_to_ten_and_the_configured_minimum(tiny_en
         ({"userId": 1, "count": 51}, ["count", "51"]),
         ({"userId": 1, "count": "10"}, ["count", '"10"']),
         ({"userId": 1, "minRatings": -1}, ["minRatings", "-1"]),
+        ({"userId": 1, "order": "best"}, ["order must be one of relevance, rating", '"best"']),
+        ({"userId": 1, "order": 1}, ["order", "got 1"]),
         ({"userIds": []}, ["userIds must be a list of 1 to 100 user ids", "a list of 0"]),
         ({"userIds": 1}, ["userIds must be a list", "got 1"]),
         ({"userIds": [1, "2"]}, ["userIds[1] must be an integer", '"2"']),

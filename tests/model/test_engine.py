@@ -15,21 +15,23 @@ def movie_ids(recommendations):
     return [p.movie.movie_id for p in recommendations.items]
 
 
+@pytest.mark.parametrize("order", ["relevance", "rating"])
 @pytest.mark.parametrize("user", [1, 4, 12, 17])
-def test_a_fan_gets_the_one_movie_of_their_genre_they_have_not_rated(tiny_engine, user):
-    recommendations = tiny_engine.recommend(user, count=1, min_ratings=0)
+def test_a_fan_gets_the_one_movie_of_their_genre_they_have_not_rated(tiny_engine, user, order):
+    recommendations = tiny_engine.recommend(user, count=1, min_ratings=0, order=order)
     assert recommendations.personalized
     assert movie_ids(recommendations) == [skipped_movie(user)]
 
 
-def test_recommendations_never_include_rated_movies_and_are_sorted(tiny_engine):
+@pytest.mark.parametrize("order, key", [("relevance", "score"), ("rating", "rating")])
+def test_recommendations_never_include_rated_movies_and_are_sorted(tiny_engine, order, key):
     for user in [*ACTION_FANS, *ROMANCE_FANS]:
         rated = {m for u, m, _ in tiny_ratings() if u == user}
-        recommendations = tiny_engine.recommend(user, count=20, min_ratings=0)
+        recommendations = tiny_engine.recommend(user, count=20, min_ratings=0, order=order)
         assert not rated & set(movie_ids(recommendations))
         assert len(recommendations.items) == 12 - len(rated)  # the unrated movie 13 has no factors
-        ratings = [p.rating for p in recommendations.items]
-        assert ratings == sorted(ratings, reverse=True)
+        values = [getattr(p, key) for p in recommendations.items]
+        assert values == sorted(values, reverse=True)
 
 
 def test_predictions_are_clipped_to_the_rating_scale(tiny_engine):
@@ -57,6 +59,8 @@ def test_unknown_user_gets_popular_movies_by_damped_mean(tiny_engine):
     assert len(recommendations.items) == 12
     ratings = [p.rating for p in recommendations.items]
     assert ratings == sorted(ratings, reverse=True)
+    assert [p.score for p in recommendations.items] == ratings  # the damped mean, unclipped within the scale
+    assert tiny_engine.recommend(424242, count=20, min_ratings=0, order="rating").items == recommendations.items
     prediction = tiny_engine.predict(424242, 1)
     assert not prediction.personalized and 1.0 <= prediction.rating <= 5.0
     assert tiny_engine.user_ratings(424242) == []
@@ -131,6 +135,11 @@ def test_an_invalid_batch_changes_nothing(tiny_engine, new_user_id, batch, index
 def test_an_unknown_movie_is_a_domain_error(tiny_engine):
     with pytest.raises(UnknownMovieError, match="movie 999 is not in the catalog"):
         tiny_engine.predict(1, 999)
+
+
+def test_an_unknown_order_is_refused(tiny_engine):
+    with pytest.raises(ValueError, match="order must be one of relevance, rating"):
+        tiny_engine.recommend(1, order="newest")
 
 
 def test_an_unfitted_engine_says_so():

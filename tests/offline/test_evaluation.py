@@ -1,4 +1,4 @@
-"""Metrics on hand-computed cases, the biased model on planted biases, the evaluation command's paths."""
+"""Rating metrics on a hand-computed case, the biased model on planted biases, the evaluation command's paths."""
 
 import collections
 import json
@@ -14,13 +14,8 @@ from recommender.datasets.movielens import load_movielens
 from recommender.model.live_model import LiveModel
 from recommender.model.params import ModelParams
 from recommender.model.training import train
-from recommender.offline.evaluation import METRIC_KEYS, clipped, model_frames, ranking_metrics, rating_metrics, top_k
+from recommender.offline.evaluation import METRIC_KEYS, RANKING_KEYS, clipped, model_frames, rating_metrics
 from tests.support.tiny_data import TINY_PARAMS
-from pyspark.sql import functions as F
-
-
-def lists(spark, rows):
-    return spark.createDataFrame(rows, "userId INT, movieIds ARRAY<INT>")
 
 
 def test_rating_metrics_of_known_errors(spark):
@@ -28,34 +23,6 @@ def test_rating_metrics_of_known_errors(spark):
     metrics = rating_metrics(predictions)
     assert metrics["rmse"] == pytest.approx(math.sqrt((1 + 4 + 0) / 3))
     assert metrics["mae"] == pytest.approx(1.0)
-
-
-def test_a_perfect_ranking_has_ndcg_1_and_full_recall(spark):
-    relevant = lists(spark, [(1, [10, 11]), (2, [20, 21, 22])])
-    recommended = lists(spark, [(1, [11, 10, 99]), (2, [22, 20, 21])])
-    metrics = ranking_metrics(recommended, relevant, k=3)
-    assert metrics["ndcg_at_3"] == pytest.approx(1.0)
-    assert metrics["recall_at_3"] == pytest.approx(1.0)
-    assert metrics["precision_at_3"] == pytest.approx((2 / 3 + 3 / 3) / 2)
-
-
-def test_ranking_metrics_of_a_hand_computed_case(spark):
-    # User 1: hit at rank 2 of 3; two relevant. User 2: no recommendations at all.
-    relevant = lists(spark, [(1, [2, 9]), (2, [5])])
-    recommended = lists(spark, [(1, [1, 2, 3])])
-    metrics = ranking_metrics(recommended, relevant, k=3)
-    ndcg_1 = (1 / math.log2(3)) / (1 + 1 / math.log2(3))
-    assert metrics["precision_at_3"] == pytest.approx((1 / 3 + 0) / 2)
-    assert metrics["recall_at_3"] == pytest.approx((1 / 2 + 0) / 2)
-    assert metrics["ndcg_at_3"] == pytest.approx((ndcg_1 + 0) / 2)
-
-
-def test_top_k_ranks_by_score_and_skips_excluded_pairs(spark):
-    users = spark.createDataFrame([(1, 1.0), (2, -1.0)], "userId INT, weight DOUBLE")
-    items = spark.createDataFrame([(m, float(m)) for m in range(1, 6)], "movieId INT, value DOUBLE")
-    exclude = spark.createDataFrame([(1, 5), (2, 1)], "userId INT, movieId INT")
-    top = top_k(users, items, F.col("weight") * F.col("value"), exclude, k=2)
-    assert {row["userId"]: row["movieIds"] for row in top.collect()} == {1: [4, 3], 2: [2, 3]}
 
 
 def planted_ratings(seed=3, users=60, movies=40):
@@ -92,6 +59,7 @@ def test_the_biased_model_beats_the_global_mean_on_planted_biases(spark, planted
     report = run_evaluate(spark, [
         "--train", str(planted_dir / "train.csv"), "--test", str(planted_dir / "test.csv"),
         "--rank", "2", "--iterations", "5", "--reg-param", "0.1", "--bias-damping", "2",
+        "--ranking-rank", "2", "--ranking-iterations", "5",
     ])
     json.dumps(report)  # the --json output must serialize
     assert set(report) >= {"model", "baselines", "params", "counts", "seconds", "data"}
@@ -105,6 +73,9 @@ def test_the_biased_model_beats_the_global_mean_on_planted_biases(spark, planted
     assert {name: baselines["most_popular"][name] for name in by_hand} == pytest.approx(by_hand, rel=1e-9)
     assert model["ndcg_at_10"] > baselines["most_popular"]["ndcg_at_10"]  # it learned the planted movie biases
 
+    assert set(report["orders"]) == {"relevance", "rating"}
+    assert all(set(metrics) == {*RANKING_KEYS, "users"} for metrics in report["orders"].values())
+    assert {key: model[key] for key in RANKING_KEYS} == {key: report["orders"]["relevance"][key] for key in RANKING_KEYS}
 
 def most_popular_by_hand(rows, k=10):
     """Most-popular's ranking metrics on planted_dir's split, computed without Spark: each user's

@@ -38,7 +38,10 @@ def saved(tiny_model, tmp_path_factory):
 def test_a_saved_model_loads_back_equal_with_its_spark_model(saved, tiny_engine):
     store, folder = saved
     assert store.versions() == [tiny_engine.model.version]
-    assert_same_model(store.load(tiny_engine.model.version), tiny_engine.model)
+    loaded = store.load(tiny_engine.model.version)
+    assert_same_model(loaded, tiny_engine.model)
+    ranking_rank = tiny_engine.model.params["ranking_rank"]  # both models are in the one version
+    assert loaded.rank_item_factors.shape == (13, ranking_rank) and loaded.rank_user_factors.shape == (20, ranking_rank)
     assert os.path.isdir(os.path.join(folder, "als", "userFactors"))
 
 

@@ -1,6 +1,8 @@
 """The tiny hand-written dataset most tests use: two taste clusters with known answers."""
 
-TINY_PARAMS = {"rank": 4, "iterations": 15, "reg_param": 0.05, "seed": 7}  # what the shared tiny model trains with
+TINY_PARAMS = {  # what the shared tiny model trains with
+    "rank": 4, "iterations": 15, "reg_param": 0.05, "seed": 7, "ranking_rank": 4, "ranking_iterations": 10,
+}
 
 ACTION = [1, 2, 3, 4, 5, 6]
 ROMANCE = [7, 8, 9, 10, 11, 12]
