@@ -45,6 +45,18 @@ def parse_args(argv):
         "--socket-timeout", type=float, default=10.0, help="seconds a connection may stay silent before it is closed"
     )
     parser.add_argument(
+        "--header-timeout", type=float, default=10.0,
+        help="seconds in total a client has to send its request line and headers; then 408",
+    )
+    parser.add_argument(
+        "--min-body-rate", type=float, default=500,
+        help="bytes a second a request body must keep up after --header-timeout; slower is cut off with 408",
+    )
+    parser.add_argument(
+        "--max-connections-per-ip", type=int, default=64,
+        help="open connections per client address; more are answered 503 (0: no cap)",
+    )
+    parser.add_argument(
         "--keep-alive-limit", type=int, default=256, help="idle keep-alive connections kept open (0: no limit)"
     )
     parser.add_argument(
@@ -112,7 +124,8 @@ def serve(spark, args):
             # spark-submit starts the JVM and then this process, telling it the gateway's port.
             stop_with_parent="PYSPARK_GATEWAY_PORT" in os.environ,
             threads=args.threads, queue_size=args.queue_size, socket_timeout=args.socket_timeout,
-            keep_alive_limit=args.keep_alive_limit or None,
+            keep_alive_limit=args.keep_alive_limit or None, header_timeout=args.header_timeout,
+            min_body_rate=args.min_body_rate, max_connections_per_ip=args.max_connections_per_ip or None,
         )
         threading.Thread(target=service.load_or_train, name="model-loader", daemon=True).start()
         cherrypy.engine.block()
