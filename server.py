@@ -15,6 +15,9 @@ from recommender.http.cheroot_server import run_in_cherrypy
 from recommender.service.config import ServiceConfig
 from recommender.service.lifecycle import Service
 from recommender.service.logs import ACCESS_LOGGER, log_in_background
+from recommender.service.startup_checks import (
+    check_dataset, check_java_unless_running, check_port_free, check_writable_directory, fail_cleanly, run_checks,
+)
 from recommender.spark_job import spark_job
 from recommender.storage import params_file
 
@@ -92,6 +95,13 @@ def parse_args(argv):
         args.api_keys = load_api_keys(args.api_keys_file)  # bad keys stop here, before Spark starts
     except (ValueError, OSError) as error:
         parser.error(str(error))
+    run_checks(
+        parser,
+        lambda: check_port_free(args.host, args.port),
+        lambda: check_writable_directory(args.state_dir),
+        (lambda: check_dataset(args.dataset)) if not args.model_dir else (lambda: None),
+        check_java_unless_running,
+    )
     return args
 
 
@@ -138,7 +148,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     log_writer = log_in_background(args.access_log, args.verbose)
     try:
-        with spark_job("movie-recommender", args.checkpoint_dir, args.verbose) as spark:
+        with fail_cleanly(args.verbose), spark_job("movie-recommender", args.checkpoint_dir, args.verbose) as spark:
             return serve(spark, args)
     finally:
         log_writer.stop()

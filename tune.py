@@ -15,8 +15,9 @@ import sys
 import time
 
 from recommender.offline.evaluation import K
-from recommender.offline.splits import add_data_arguments, check_data_arguments, load_split
+from recommender.offline.splits import add_data_arguments, check_data_arguments, check_data_files, load_split
 from recommender.offline.tuning import add_grid_arguments, candidates, folds, format_trials, score_trial
+from recommender.service.startup_checks import check_java_unless_running, fail_cleanly, run_checks
 from recommender.spark_job import configure_logging, spark_job
 from recommender.storage import params_file
 
@@ -36,6 +37,7 @@ def parse_args(argv):
     parser.add_argument("--verbose", action="store_true", help="show Spark's own INFO logs")
     args = parser.parse_args(argv)
     check_data_arguments(parser, args)
+    run_checks(parser, lambda: check_data_files(args), check_java_unless_running)
     if args.folds is not None and args.folds < 2:
         parser.error(f"--folds must be at least 2, got {args.folds}")
     if not 0 < args.validation_fraction < 1:
@@ -52,7 +54,7 @@ def main(argv=None):
     objective = f"ndcg_at_{K}" if args.implicit else "rmse"
     points = candidates(args)
     started = time.perf_counter()
-    with spark_job("recommender-tuning", verbose=args.verbose) as spark:
+    with fail_cleanly(args.verbose), spark_job("recommender-tuning", verbose=args.verbose) as spark:
         train, _, movies, description = load_split(spark, args)  # the test part is never read
         splits = folds(train, args)
         trials = []
