@@ -3,30 +3,10 @@
 import http.client
 import json
 import socket
-import threading
 import time
 
 import pytest
 
-from recommender.http import cheroot_server
-from tests.support.service_process import free_port
-
-
-@pytest.fixture
-def serve():
-    """Start a bounded server for a WSGI app on a free port with the given settings; stop it afterwards."""
-    servers = []
-
-    def start(wsgi_app, **settings):
-        server = cheroot_server.bounded_server(wsgi_app, "127.0.0.1", free_port(), **settings)
-        server.prepare()
-        threading.Thread(target=server.serve, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def hello(environ, start_response):
