@@ -13,7 +13,8 @@ import sys
 import time
 
 from recommender.offline.evaluation import METRIC_KEYS, evaluate
-from recommender.offline.splits import add_data_arguments, check_data_arguments, load_split
+from recommender.offline.splits import add_data_arguments, check_data_arguments, check_data_files, load_split
+from recommender.service.startup_checks import check_java_unless_running, fail_cleanly, run_checks
 from recommender.spark_job import configure_logging, spark_job
 from recommender.storage import params_file
 
@@ -28,6 +29,7 @@ def parse_args(argv):
     parser.add_argument("--verbose", action="store_true", help="show Spark's own INFO logs")
     args = parser.parse_args(argv)
     check_data_arguments(parser, args)
+    run_checks(parser, lambda: check_data_files(args), check_java_unless_running)
     try:
         args.params = params_file.params_of(args)
     except ValueError as error:
@@ -82,7 +84,7 @@ def main(argv=None):
     # spark-submit merges the driver's stderr into its stdout: with --json, log only errors
     # so that stdout is the one JSON object.
     configure_logging(args.verbose, logging.ERROR if args.json else logging.INFO)
-    with spark_job("recommender-evaluation", verbose=args.verbose) as spark:
+    with fail_cleanly(args.verbose), spark_job("recommender-evaluation", verbose=args.verbose) as spark:
         report = run(spark, args)
     print(json.dumps(report) if args.json else format_table(report))
     return 0

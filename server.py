@@ -15,6 +15,9 @@ from recommender.http.cheroot_server import run_in_cherrypy
 from recommender.service.config import ServiceConfig
 from recommender.service.lifecycle import Service
 from recommender.service.logs import ACCESS_LOGGER, log_in_background
+from recommender.service.startup_checks import (
+    check_dataset, check_java_unless_running, check_port_free, check_writable_directory, fail_cleanly, run_checks,
+)
 from recommender.spark_job import spark_job
 from recommender.storage import params_file
 
@@ -43,6 +46,18 @@ def parse_args(argv):
     )
     parser.add_argument(
         "--socket-timeout", type=float, default=10.0, help="seconds a connection may stay silent before it is closed"
+    )
+    parser.add_argument(
+        "--header-timeout", type=float, default=10.0,
+        help="seconds in total a client has to send its request line and headers; then 408",
+    )
+    parser.add_argument(
+        "--min-body-rate", type=float, default=500,
+        help="bytes a second a request body must keep up after --header-timeout; slower is cut off with 408",
+    )
+    parser.add_argument(
+        "--max-connections-per-ip", type=int, default=64,
+        help="open connections per client address; more are answered 503 (0: no cap)",
     )
     parser.add_argument(
         "--keep-alive-limit", type=int, default=256, help="idle keep-alive connections kept open (0: no limit)"
@@ -80,6 +95,13 @@ def parse_args(argv):
         args.api_keys = load_api_keys(args.api_keys_file)  # bad keys stop here, before Spark starts
     except (ValueError, OSError) as error:
         parser.error(str(error))
+    run_checks(
+        parser,
+        lambda: check_port_free(args.host, args.port),
+        lambda: check_writable_directory(args.state_dir),
+        (lambda: check_dataset(args.dataset)) if not args.model_dir else (lambda: None),
+        check_java_unless_running,
+    )
     return args
 
 
@@ -112,7 +134,8 @@ def serve(spark, args):
             # spark-submit starts the JVM and then this process, telling it the gateway's port.
             stop_with_parent="PYSPARK_GATEWAY_PORT" in os.environ,
             threads=args.threads, queue_size=args.queue_size, socket_timeout=args.socket_timeout,
-            keep_alive_limit=args.keep_alive_limit or None,
+            keep_alive_limit=args.keep_alive_limit or None, header_timeout=args.header_timeout,
+            min_body_rate=args.min_body_rate, max_connections_per_ip=args.max_connections_per_ip or None,
         )
         threading.Thread(target=service.load_or_train, name="model-loader", daemon=True).start()
         cherrypy.engine.block()
@@ -125,7 +148,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     log_writer = log_in_background(args.access_log, args.verbose)
     try:
-        with spark_job("movie-recommender", args.checkpoint_dir, args.verbose) as spark:
+        with fail_cleanly(args.verbose), spark_job("movie-recommender", args.checkpoint_dir, args.verbose) as spark:
             return serve(spark, args)
     finally:
         log_writer.stop()

@@ -19,8 +19,9 @@ import sys
 import time
 
 from recommender.model.params import ModelParams
-from recommender.offline.splits import add_data_arguments, check_data_arguments, load_split
+from recommender.offline.splits import add_data_arguments, check_data_arguments, check_data_files, load_split
 from recommender.offline.tuning import SEARCHES, add_grid_arguments, candidates, folds, format_trials, score_trial
+from recommender.service.startup_checks import check_java_unless_running, fail_cleanly, run_checks
 from recommender.spark_job import configure_logging, spark_job
 from recommender.storage import params_file
 
@@ -41,6 +42,7 @@ def parse_args(argv):
     parser.add_argument("--verbose", action="store_true", help="show Spark's own INFO logs")
     args = parser.parse_args(argv)
     check_data_arguments(parser, args)
+    run_checks(parser, lambda: check_data_files(args), check_java_unless_running)
     if args.folds is not None and args.folds < 2:
         parser.error(f"--folds must be at least 2, got {args.folds}")
     if not 0 < args.validation_fraction < 1:
@@ -75,7 +77,7 @@ def main(argv=None):
     started = time.perf_counter()
     validation = f"{args.folds}-fold" if args.folds else f"validation fraction {args.validation_fraction}"
     tuning = {"validation": f"{validation} of the training data only"}
-    with spark_job("recommender-tuning", verbose=args.verbose) as spark:
+    with fail_cleanly(args.verbose), spark_job("recommender-tuning", verbose=args.verbose) as spark:
         train, _, movies, description = load_split(spark, args)  # the test part is never read
         splits = folds(train, args)
         for search in searches:

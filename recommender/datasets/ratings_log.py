@@ -4,10 +4,12 @@ The file has the dataset's own columns and a header (``userId,movieId,rating,tim
 so Spark, pyarrow or a spreadsheet read it as it is.
 """
 
+import errno
 import io
 import logging
 import os
 import threading
+from dataclasses import dataclass
 
 import pyarrow as pa
 from pyarrow import csv as pacsv
@@ -20,6 +22,32 @@ log = logging.getLogger(__name__)
 ARROW_TYPES = {"INT": pa.int32(), "LONG": pa.int64(), "DOUBLE": pa.float64()}
 COLUMN_TYPES = {name: ARROW_TYPES[kind] for name, kind in RATINGS_COLUMNS.items()}
 HEADER = (",".join(RATINGS_COLUMNS) + "\n").encode("ascii")
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class LogWriteError(Exception):
+    """The log could not be written or fsynced; the batch is not in it (nothing to acknowledge).
+
+    ``disk_full`` tells a full disk or a file-size limit (507) from other failures such as
+    EIO or a read-only file system (503).
+    """
+
+    def __init__(self, reason, disk_full):
+        super().__init__(reason)
+        self.reason = reason
+        self.disk_full = disk_full
+
+    @classmethod
+    def of(cls, error, doing):
+        return cls(f"the ratings log could not be {doing}: {error.strerror or error}", error.errno in DISK_FULL)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """Where a write ended in the log, and which cut of the log it belongs to."""
+
+    generation: int  # raised each time a failed fsync cuts the unsynced tail off
+    end: int
 
 
 class RatingsLog:
@@ -28,14 +56,24 @@ class RatingsLog:
     ``write`` appends in order; ``sync`` returns once what was written is on disk. Writers
     waiting at the same time share one fsync (group commit), so concurrent POSTs do not
     queue behind each other's disk flushes.
+
+    A failed write is cut back off at once; a failed fsync cuts the whole unsynced tail
+    off (every writer waiting on it fails), so the file never keeps a torn record or one
+    that was not acknowledged, and the next write simply tries again. ``failure`` says
+    why writes are failing, None once one succeeded again.
     """
 
     def __init__(self, path):
         self.path = str(path)
         self.records = 0  # complete records in the file
         self.size = 0  # bytes of complete records, header included
+        self.failure = None
         self._synced = 0  # bytes known to be on disk
-        self._file = None
+        self._synced_records = 0
+        self._generation = 0
+        self._cuts = {}  # generation -> the size its unsynced tail was cut back to
+        self._torn = False  # a failed write could not be cut back yet
+        self._fd = None
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
 
@@ -52,9 +90,9 @@ class RatingsLog:
             self._create()
         self._cut_torn_tail()
         self._synced = self.size
-        self._file = open(self.path, "ab")
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         table = self.read()
-        self.records = table.num_rows
+        self.records = self._synced_records = table.num_rows
         log.info("ratings log %s: %d ratings", self.path, self.records)
         return table
 
@@ -105,24 +143,90 @@ class RatingsLog:
         return table
 
     def write(self, user_id, ratings, timestamp):
-        """Append one user's ratings (not yet synced); return the log's size after them."""
+        """Append one user's ratings (not yet synced).
+
+        Returns
+        -------
+        Ticket
+            To ``sync`` on.
+
+        Raises
+        ------
+        LogWriteError
+            When the file cannot be written; nothing of the batch stays in it.
+        """
         lines = "".join(f"{user_id},{movie_id},{rating!r},{timestamp}\n" for movie_id, rating in ratings)
         data = lines.encode("ascii")
         with self._lock:
-            self._file.write(data)
-            self._file.flush()
+            try:
+                if self._torn:
+                    os.ftruncate(self._fd, self.size)
+                    self._torn = False
+                write_all(self._fd, data)
+            except OSError as error:
+                self._torn = True
+                self._cut_back(self.size)
+                raise self._failed(LogWriteError.of(error, "written")) from error
             self.size += len(data)
             self.records += len(ratings)
-            return self.size
+            return Ticket(self._generation, self.size)
 
-    def sync(self, size):
-        """Return once the first ``size`` bytes are on disk, fsyncing if no one else did."""
+    def _cut_back(self, size):
+        """Cut the file back to ``size`` bytes; if even that fails, the next write tries again."""
+        try:
+            os.ftruncate(self._fd, size)
+            self._torn = False
+        except OSError as error:
+            log.error("ratings log %s: could not cut back to %d bytes (%s); will retry", self.path, size, error)
+
+    def sync(self, ticket):
+        """Return once the write of ``ticket`` is on disk, fsyncing if no one else did.
+
+        Raises
+        ------
+        LogWriteError
+            When the fsync failed, for this or an earlier writer: the write is no longer in the log.
+        """
         with self._sync_lock:
-            if self._synced >= size:
+            if self.durable(ticket):
                 return
-            written = self.size  # everything written so far is covered by this fsync
-            os.fsync(self._file.fileno())
-            self._synced = written
+            if ticket.generation != self._generation:
+                raise LogWriteError(self.failure or "the ratings log was cut back after a failed fsync", False)
+            with self._lock:
+                written, records = self.size, self.records  # everything written so far is covered by this fsync
+            try:
+                os.fsync(self._fd)
+            except OSError as error:
+                self._drop_unsynced()
+                raise self._failed(LogWriteError.of(error, "fsynced")) from error
+            self._synced, self._synced_records = written, records
+            self.failure = None
+
+    def _drop_unsynced(self):
+        """After a failed fsync nothing unsynced can be trusted to be on disk: cut it all off."""
+        with self._lock:
+            self._cuts[self._generation] = self._synced
+            self._generation += 1
+            self.size, self.records = self._synced, self._synced_records
+            self._torn = True
+            self._cut_back(self._synced)
+
+    def _failed(self, error):
+        if self.failure is None:
+            log.error("ratings log %s: writes are failing: %s", self.path, error.reason)
+        self.failure = error.reason
+        return error
+
+    @property
+    def generation(self):
+        """Raised each time a failed fsync cuts the unsynced tail off."""
+        return self._generation
+
+    def durable(self, ticket):
+        """Whether the write of ``ticket`` is on disk (False also when it was cut off)."""
+        if ticket.generation == self._generation:
+            return ticket.end <= self._synced
+        return ticket.end <= self._cuts[ticket.generation]
 
     def append(self, user_id, ratings, timestamp):
         """Append one user's ratings and return once they are on disk."""
@@ -130,9 +234,19 @@ class RatingsLog:
 
     def close(self):
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+def write_all(descriptor, data):
+    """os.write until all of ``data`` is written (a short write raises, as the disk is full)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(descriptor, view)
+        if written == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
 
 
 def parse_leniently(data, skipped):

@@ -11,6 +11,8 @@ from cheroot import wsgi
 from cherrypy.process.plugins import Monitor
 from cherrypy.process.servers import ServerAdapter
 
+from recommender.http.slow_clients import SlowClientGuard
+
 log = logging.getLogger(__name__)
 
 OVERLOADED_BODY = json.dumps({"error": "the server is overloaded; retry shortly"}).encode()
@@ -23,14 +25,15 @@ OVERLOADED = (
 )
 
 
-class BoundedServer(wsgi.Server):
+class BoundedServer(SlowClientGuard, wsgi.Server):
     """cheroot's WSGI server that answers 503 at once when its queue of waiting requests is full.
 
     cheroot's own answer to a full queue is an empty text/plain 503; this one says why in
-    JSON like every other error of the service.
+    JSON like every other error of the service. Slow and idle clients are kept off the
+    workers (``recommender.http.slow_clients``).
     """
 
-    def process_conn(self, conn):
+    def dispatch(self, conn):
         try:
             self.requests.put(conn)
         except queue.Full:
@@ -50,7 +53,7 @@ def answer_overloaded(conn):
 
 
 def bounded_server(app, host, port, threads=4, queue_size=128, socket_timeout=10.0, keep_alive_limit=256,
-                   backlog=128):
+                   backlog=128, header_timeout=10.0, min_body_rate=500, max_connections_per_ip=64):
     """cheroot's WSGI server for ``app`` on ``host:port``, bounded; ``mount`` it to run it.
 
     Parameters
@@ -65,6 +68,12 @@ def bounded_server(app, host, port, threads=4, queue_size=128, socket_timeout=10
         Idle keep-alive connections kept open; beyond it answers close their connection.
     backlog : int
         The listen backlog: connections the kernel holds before they are accepted.
+    header_timeout : float
+        Seconds, in total, a client has to send its request line and headers; then 408.
+    min_body_rate : float
+        Bytes a second a request body must keep up after ``header_timeout``; slower is cut off with 408.
+    max_connections_per_ip : int
+        Open connections per client address; one more is answered 503 (None or 0: no cap).
 
     Returns
     -------
@@ -77,6 +86,9 @@ def bounded_server(app, host, port, threads=4, queue_size=128, socket_timeout=10
     )
     # cheroot's default of 10 makes clients beyond ten reconnect after every answer.
     server.keep_alive_conn_limit = keep_alive_limit
+    server.header_timeout = header_timeout
+    server.min_body_rate = min_body_rate
+    server.max_connections_per_ip = max_connections_per_ip
     return server
 
 

@@ -97,7 +97,7 @@ def paths(config):
                 "addRatings",
                 "Add or replace the user's ratings: all of the batch is applied, or nothing (400).",
                 ok("UserRatings", "The accepted ratings, in the order given.", status="201"),
-                params=("user_id",), errors=("400", "413"), body=ratings_body(config), **write,
+                params=("user_id",), errors=("400", "408", "413", "507"), body=ratings_body(config), **write,
             ),
         },
         "/health": {
@@ -330,9 +330,14 @@ ERRORS = {
     "403": ("The route is disabled: no API key is configured.", ()),
     "404": ("An unknown movie.", ()),
     "405": ("A method the route does not take.", ("Allow",)),
+    "408": ("The body arrived slower than the server's floor rate: nothing of it was applied.", ()),
     "413": ("The body is over the size limit.", ()),
     "500": ("An unexpected failure, logged on the server.", ()),
-    "503": ("No model is loaded yet (the service is starting).", ("Retry-After",)),
+    "503": (
+        "No model is loaded yet (the service is starting), or the ratings log cannot be written (a write).",
+        ("Retry-After",),
+    ),
+    "507": ("The disk holding the ratings log is full: nothing of the batch was applied.", ()),
 }
 
 
@@ -374,6 +379,7 @@ def schemas(config):
         "ratingsCount": count,
     }
     user_rating = closed({"movieId": an_id, "title": {"type": "string"}, "rating": {"type": "number"}})
+    writes = closed({"ok": {"type": "boolean"}, "error": {"type": "string", "nullable": True}})
     recommendations = closed({
         "userId": an_id,
         "personalized": {"type": "boolean"},
@@ -406,10 +412,11 @@ def schemas(config):
         "Health": closed({
             "status": {"type": "string", "enum": ["ok"]},
             "ready": {"type": "boolean"},
+            "writes": writes,
             "model": {**model_summary(version, count), "nullable": True},
             "training": {**training_status(count), "nullable": True},
         }),
-        "Ready": closed({"ready": {"type": "boolean", "enum": [True]}, "modelVersion": version}),
+        "Ready": closed({"ready": {"type": "boolean", "enum": [True]}, "modelVersion": version, "writes": writes}),
         "Ping": closed({"status": {"type": "string", "enum": ["ok"]}, "modelVersion": version}),
         "RetrainRequested": closed({"status": {"type": "string"}, "training": training_status(count)}),
     }

@@ -7,7 +7,7 @@ from recommender.http import openapi
 from recommender.http.auth import admin_route
 from recommender.http.context import engine, metrics, retrainer
 from recommender.http.prometheus import CONTENT_TYPE
-from recommender.http.wire import summary_json, training_json
+from recommender.http.wire import summary_json, training_json, writes_json
 from recommender.model.errors import NotFittedError
 
 bp = Blueprint("system", __name__)
@@ -20,6 +20,7 @@ def health():
     return jsonify(
         status="ok",
         ready=ready,
+        writes=writes_json(engine().write_failure()),
         model=summary_json(engine().summary()) if ready else None,
         training=training_json(retrainer().status()) if retrainer() is not None else None,
     )
@@ -30,7 +31,8 @@ def ready():
     """Readiness: 503 with Retry-After until a model is loaded."""
     if engine().model is None:
         raise NotFittedError("no model yet")
-    return jsonify(ready=True, modelVersion=g.model_version)
+    # Still 200 while writes fail: reads are answered, and taking the instance out would stop them too.
+    return jsonify(ready=True, modelVersion=g.model_version, writes=writes_json(engine().write_failure()))
 
 
 @bp.get("/metrics")

@@ -55,3 +55,8 @@ def training_json(status):
         "consecutiveFailures": status.consecutive_failures,
         "nextRetryInSeconds": status.next_retry_in_seconds,
     }
+
+
+def writes_json(failure):
+    """Whether posted ratings can be made durable now, and why not."""
+    return {"ok": failure is None, "error": failure}

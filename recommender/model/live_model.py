@@ -26,6 +26,16 @@ ORDERS = ("relevance", "rating")  # what recommend can rank by; the first is the
 
 
 @dataclass(frozen=True)
+class Batch:
+    """Ratings written to the log and waiting for their fsync before they are applied."""
+
+    user_id: int
+    movie_ids: np.ndarray
+    values: np.ndarray
+    ticket: object  # the RatingsLog's Ticket, None without a log
+
+
+@dataclass(frozen=True)
 class Serving:
     """What reads see: a model and the users folded in against it since it was trained."""
 
@@ -46,7 +56,9 @@ class LiveModel:
         self.ratings_log = ratings_log
         self._serving = None
         self._accepted = 0  # ratings accepted so far, the log's record count
+        self._accepted_log_size = None  # bytes of the log holding the accepted ratings
         self._unmodelled = {}  # user_id -> [(position, movie_ids, ratings)] accepted after the model's data
+        self._waiting = []  # Batches in log order, written but not yet known durable
         self._write_lock = threading.Lock()
 
     # -- reads: answered from the driver's arrays, never by a Spark job --------------------
@@ -189,18 +201,45 @@ class LiveModel:
         """
         self._current()
         with self._write_lock:  # the log's order is the order ratings are applied in
-            serving = self._serving
-            movie_ids, values = validated(serving.model, ratings)
+            movie_ids, values = validated(self._serving.model, ratings)
+            ticket = None
             if self.ratings_log is not None:
-                log_size = self.ratings_log.write(user_id, ratings, int(time.time()))
-            self._accepted += len(movie_ids)
-            self._unmodelled.setdefault(user_id, []).append((self._accepted, movie_ids, values))
-            state = self._user_state(serving, user_id)
-            serving.users[user_id] = fold_in(serving.model, state.rows, state.ratings, movie_ids, values)
-        if self.ratings_log is not None:
-            self.ratings_log.sync(log_size)  # outside the lock, so concurrent writers share an fsync
-        catalog = serving.model.catalog
+                ticket = self.ratings_log.write(user_id, ratings, int(time.time()))  # LogWriteError: nothing logged
+            batch = Batch(user_id, movie_ids, values, ticket)
+            self._waiting.append(batch)
+        try:
+            if self.ratings_log is not None:
+                self.ratings_log.sync(ticket)  # outside the lock, so concurrent writers share an fsync
+        except Exception:
+            with self._write_lock:
+                if batch in self._waiting:
+                    self._waiting.remove(batch)
+            raise
+        with self._write_lock:
+            self._apply_durable()
+            catalog = self._serving.model.catalog
         return [UserRating(catalog.movie(catalog.row(m)), float(v)) for m, v in zip(movie_ids, values)]
+
+    def _apply_durable(self):
+        """Fold in the waiting batches that are on disk, in log order; drop those a failed fsync cut off.
+
+        Applying only after the fsync means a failed one leaves the served state without the batch.
+        """
+        while self._waiting:
+            batch = self._waiting[0]
+            if batch.ticket is not None and not self.ratings_log.durable(batch.ticket):
+                if batch.ticket.generation == self.ratings_log.generation:
+                    return  # still waiting for its fsync; what follows it in the log waits too
+                self._waiting.pop(0)  # cut off with a failed fsync: its writer is told so
+                continue
+            self._waiting.pop(0)
+            self._accepted += len(batch.movie_ids)
+            if batch.ticket is not None:
+                self._accepted_log_size = batch.ticket.end
+            self._unmodelled.setdefault(batch.user_id, []).append((self._accepted, batch.movie_ids, batch.values))
+            serving = self._serving
+            state = self._user_state(serving, batch.user_id)
+            serving.users[batch.user_id] = fold_in(serving.model, state.rows, state.ratings, batch.movie_ids, batch.values)
 
     def replay(self, logged, covered):
         """Take the ratings log's records as accepted, those after ``covered`` as unmodelled.
@@ -228,13 +267,18 @@ class LiveModel:
             unmodelled[int(users[mine[0]])] = [(covered + int(mine[-1]) + 1, movies[mine][last], values[mine][last])]
         with self._write_lock:
             self._accepted = logged.num_rows
+            self._accepted_log_size = None if self.ratings_log is None else self.ratings_log.size
             self._unmodelled = unmodelled
         log.info("%d logged ratings of %d users replayed on top of the model", len(users), len(unmodelled))
 
     def accepted_position(self):
         """(ratings accepted, log bytes holding them): what a retrain started now covers."""
         with self._write_lock:
-            return self._accepted, None if self.ratings_log is None else self.ratings_log.size
+            return self._accepted, self._accepted_log_size
+
+    def write_failure(self):
+        """Why the last write to the ratings log failed, or None while writes succeed."""
+        return None if self.ratings_log is None else self.ratings_log.failure
 
     def unmodelled_count(self):
         """Ratings accepted that the serving model was not trained on."""

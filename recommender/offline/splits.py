@@ -3,6 +3,7 @@
 import os
 
 from recommender.datasets.movielens import load_movielens, load_ratings, read_movies, resolve_path
+from recommender.service.startup_checks import check_dataset, check_file
 
 DEFAULT_DATASET = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "ml-latest-small"
@@ -29,6 +30,17 @@ def check_data_arguments(parser, args):
         parser.error(f"--test-fraction must be between 0 and 1, got {args.test_fraction}")
     if args.train is None and args.dataset is None:
         args.dataset = DEFAULT_DATASET
+
+
+def check_data_files(args):
+    """The data options name files that exist (local paths; others are Spark's to read); StartupError if not."""
+    if args.train is None:
+        check_dataset(args.dataset)
+        return
+    check_file(args.train, "training ratings file")
+    check_file(args.test, "test ratings file")
+    if args.movies:
+        check_file(args.movies, "movies file")
 
 
 def load_split(spark, args):

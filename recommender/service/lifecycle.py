@@ -8,7 +8,7 @@ from recommender.datasets.movielens import fingerprint, load_movielens
 from recommender.datasets.ratings_log import RatingsLog
 from recommender.model.live_model import LiveModel
 from recommender.model.training import train
-from recommender.service.retraining import Retrainer
+from recommender.service.retraining import Retrainer, describe
 from recommender.storage.model_store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,9 @@ class Service:
             if self.retrainer is not None:
                 self.retrainer.start()
             log.info("ready: model %s", self.engine.model.version)
-        except Exception:
-            log.exception("no model could be loaded or trained; stopping")
+        except Exception as error:
+            log.error("no model could be loaded or trained (%s); stopping", describe(error))
+            log.debug("the failure's traceback", exc_info=True)
             self.failed = True
             self.on_failure()
 

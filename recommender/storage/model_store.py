@@ -2,18 +2,23 @@
 
 A version folder holds ``arrays.npz`` (the factors, id maps and ratings index, loaded in
 well under a second), ``catalog.json`` (titles and genres), ``meta.json`` (parameters,
-counts, data fingerprint, training time, log position) and ``als/`` (the Spark
-``ALSModel``). A folder is written under a temporary name and renamed when complete, so
-a crash during a save never leaves a folder that looks loadable.
+counts, data fingerprint, training time, log position, and the size and sha256 of the
+other files and the shape and dtype of each array) and ``als/`` (the Spark ``ALSModel``).
+A folder is written under a temporary name and renamed when complete, so a crash during
+a save never leaves a folder that looks loadable; a save that fails (a full disk) removes
+its partial folder. A version whose files do not match what ``meta.json`` recorded is
+passed over with the reason logged, never served.
 """
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import re
 import shutil
 import time
+import zipfile
 from datetime import datetime
 
 import numpy as np
@@ -31,6 +36,11 @@ VERSION_FOLDER = re.compile(VERSION_PATTERN)
 # 4: the ranking model's factors (rank_item_factors, rank_user_factors)
 FORMAT = 4
 FILES = ("arrays.npz", "catalog.json", "meta.json")
+CHECKED_FILES = ("arrays.npz", "catalog.json")  # meta.json records their size and checksum
+
+
+class DamagedModelError(ValueError):
+    """A saved version's files are not those recorded when it was saved."""
 
 
 class ModelStore:
@@ -44,8 +54,13 @@ class ModelStore:
         """Complete saved versions, newest first."""
         if not os.path.isdir(self.directory):
             return []
-        names = [n for n in os.listdir(self.directory) if VERSION_FOLDER.fullmatch(n)]
-        complete = [n for n in names if all(os.path.exists(os.path.join(self.directory, n, f)) for f in FILES)]
+        complete = []
+        for name in (n for n in os.listdir(self.directory) if VERSION_FOLDER.fullmatch(n)):
+            missing = [f for f in FILES if not os.path.exists(os.path.join(self.directory, name, f))]
+            if missing:
+                log.warning("saved model %s lacks %s; not used", name, ", ".join(missing))
+            else:
+                complete.append(name)
         return sorted(complete, reverse=True)
 
     def save(self, model):
@@ -55,16 +70,14 @@ class ModelStore:
         final = os.path.join(self.directory, model.version)
         partial = os.path.join(self.directory, f".partial-{model.version}")
         shutil.rmtree(partial, ignore_errors=True)
-        os.makedirs(partial)
-        arrays, catalog, meta = to_files(model)
-        np.savez(os.path.join(partial, "arrays.npz"), **arrays)
-        write_json(os.path.join(partial, "catalog.json"), catalog)
-        write_json(os.path.join(partial, "meta.json"), meta)
-        if model.spark_model is not None:
-            model.spark_model.write().overwrite().save("file://" + os.path.join(os.path.abspath(partial), "als"))
-        fsync_tree(partial)
-        os.rename(partial, final)
-        fsync_directory(self.directory)
+        try:
+            write_version(partial, model)
+            os.rename(partial, final)
+            fsync_directory(self.directory)
+        except BaseException:
+            # e.g. a full disk: the older versions stay as they were, and no half folder stays behind
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         log.info("model %s saved to %s (%.1fs)", model.version, final, time.perf_counter() - started)
         self._prune()
         return final
@@ -75,11 +88,21 @@ class ModelStore:
             log.info("model %s removed (keeping %d)", version, self.keep)
 
     def load(self, version):
-        """The saved model ``version`` (without its Spark model, which serving does not need)."""
+        """The saved model ``version`` (without its Spark model, which serving does not need).
+
+        Raises
+        ------
+        DamagedModelError
+            When a file's size or checksum, or an array's shape or dtype, is not what was saved.
+        """
         folder = os.path.join(self.directory, version)
+        meta = read_json(os.path.join(folder, "meta.json"))
+        check_files(folder, meta)
         with np.load(os.path.join(folder, "arrays.npz")) as saved:
             arrays = dict(saved)
-        return from_files(arrays, read_json(os.path.join(folder, "catalog.json")), read_json(os.path.join(folder, "meta.json")))
+        check_arrays(arrays, meta)
+        meta = {k: v for k, v in meta.items() if k not in ("files", "arrays")}
+        return from_files(arrays, read_json(os.path.join(folder, "catalog.json")), meta)
 
     def load_matching(self, data_fingerprint, log_records):
         """The newest saved model trained on these dataset files and on no more of the log than exists.
@@ -116,12 +139,55 @@ class ModelStore:
                     continue
                 started = time.perf_counter()
                 model = self.load(version)
-            except (OSError, ValueError, KeyError) as error:
-                log.warning("saved model %s is unreadable (%s); not used", version, error)
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as error:
+                log.warning("saved model %s is damaged or unreadable (%s: %s); trying an older one",
+                            version, type(error).__name__, error)
                 continue
             log.info("saved model %s loaded in %.2fs", version, time.perf_counter() - started)
             return model
         return None
+
+
+def write_version(folder, model):
+    """Write the version's files into ``folder``, meta.json last with the others' sizes and checksums."""
+    os.makedirs(folder)
+    arrays, catalog, meta = to_files(model)
+    np.savez(os.path.join(folder, "arrays.npz"), **arrays)
+    write_json(os.path.join(folder, "catalog.json"), catalog)
+    meta["files"] = {name: file_record(os.path.join(folder, name)) for name in CHECKED_FILES}
+    meta["arrays"] = {name: {"shape": list(value.shape), "dtype": str(value.dtype)} for name, value in arrays.items()}
+    write_json(os.path.join(folder, "meta.json"), meta)
+    if model.spark_model is not None:
+        model.spark_model.write().overwrite().save("file://" + os.path.join(os.path.abspath(folder), "als"))
+    fsync_tree(folder)
+
+
+def file_record(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as saved:
+        for block in iter(lambda: saved.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def check_files(folder, meta):
+    if "files" not in meta:
+        raise DamagedModelError("meta.json records no checksums (saved before they were recorded)")
+    for name in CHECKED_FILES:
+        expected, found = meta["files"][name], file_record(os.path.join(folder, name))
+        if found["bytes"] != expected["bytes"]:
+            raise DamagedModelError(f"{name} has {found['bytes']} bytes, {expected['bytes']} were saved")
+        if found["sha256"] != expected["sha256"]:
+            raise DamagedModelError(f"{name} does not match its checksum")
+
+
+def check_arrays(arrays, meta):
+    expected = meta["arrays"]
+    if set(arrays) != set(expected):
+        raise DamagedModelError(f"arrays.npz holds {sorted(arrays)}, {sorted(expected)} were saved")
+    for name, value in arrays.items():
+        if list(value.shape) != expected[name]["shape"] or str(value.dtype) != expected[name]["dtype"]:
+            raise DamagedModelError(f"array {name} is {value.dtype}{list(value.shape)}, not as saved")
 
 
 def to_files(model):

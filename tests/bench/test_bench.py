@@ -51,3 +51,15 @@ def test_stack_ceiling_short_mode(repo_root):
     rows = completed.stdout.splitlines()[2:]
     assert [row[:22].strip() for row in rows] == ["hello", "hello + access log", "service /health"]
     assert all(float(row.split()[-4]) > 0 for row in rows)  # requests per second
+
+
+def test_fault_run_short_mode_loses_nothing(repo_root):
+    completed = subprocess.run(
+        [sys.executable, os.path.join(repo_root, "bench", "faults.py"), "--rounds", "1"],
+        cwd=repo_root, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]),
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    summary = completed.stdout.strip().splitlines()[-1]
+    assert "lost 0," in summary and "other than 2xx/503: 0" in summary
+    assert "torn log, damaged model" in completed.stdout

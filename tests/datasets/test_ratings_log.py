@@ -1,7 +1,14 @@
+import errno
+import json
 import os
+import subprocess
+import sys
 import threading
 
-from recommender.datasets.ratings_log import HEADER, RatingsLog
+import pytest
+
+from recommender.datasets.ratings_log import HEADER, LogWriteError, RatingsLog
+from tests.support.disk_faults import fail_calls_on
 
 
 def rows(table):
@@ -77,3 +84,74 @@ def test_concurrent_writers_are_all_synced_and_none_lost(tmp_path, monkeypatch):
     assert sorted(zip(table.column("userId").to_pylist(), table.column("movieId").to_pylist())) == [
         (u, m) for u in range(8) for m in range(50)
     ]
+
+
+def test_a_failed_fsync_cuts_every_unsynced_write_off_and_writes_resume(tmp_path, monkeypatch):
+    path = tmp_path / "ratings-log.csv"
+    ratings_log = RatingsLog(path)
+    ratings_log.open()
+    ratings_log.append(7, [(1, 4.5)], 1000)
+    good = path.read_bytes()
+    first = ratings_log.write(8, [(2, 3.0)], 1001)
+    second = ratings_log.write(9, [(3, 2.0)], 1002)  # waits on the same fsync
+    heal = fail_calls_on(monkeypatch, "fsync", path, errno.EIO)
+    for ticket in (first, second):
+        with pytest.raises(LogWriteError) as failed:
+            ratings_log.sync(ticket)
+        assert not failed.value.disk_full and not ratings_log.durable(ticket)
+    assert path.read_bytes() == good  # nothing unacknowledged stays in the file
+    assert "fsynced" in ratings_log.failure and ratings_log.records == 1
+    heal()
+    ratings_log.append(8, [(2, 3.0)], 1003)
+    assert ratings_log.failure is None
+    ratings_log.close()
+    assert rows(RatingsLog(path).open()) == [(7, 1, 4.5, 1000), (8, 2, 3.0, 1003)]
+
+
+def test_a_write_failing_with_a_full_disk_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "ratings-log.csv"
+    ratings_log = RatingsLog(path)
+    ratings_log.open()
+    heal = fail_calls_on(monkeypatch, "write", path, errno.ENOSPC)
+    with pytest.raises(LogWriteError) as failed:
+        ratings_log.append(7, [(1, 4.5)], 1000)
+    assert failed.value.disk_full and "written" in str(failed.value)
+    heal()
+    ratings_log.append(7, [(1, 4.0)], 1001)
+    assert path.read_bytes() == HEADER + b"7,1,4.0,1001\n"
+
+
+FILE_SIZE_LIMIT = """
+import json, resource, signal, sys
+from recommender.datasets.ratings_log import LogWriteError, RatingsLog
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+path = sys.argv[1]
+ratings_log = RatingsLog(path)
+ratings_log.open()
+ratings_log.append(7, [(1, 4.5)], 1000)
+size = ratings_log.size
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 20, hard))  # room for half of the next batch
+try:
+    ratings_log.append(8, [(1, 4.0), (2, 3.5), (3, 3.0)], 1001)
+    failed = None
+except LogWriteError as error:
+    failed = {"disk_full": error.disk_full, "reason": error.reason}
+after_failure = open(path, "rb").read().decode()
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+ratings_log.append(8, [(1, 4.0), (2, 3.5), (3, 3.0)], 1002)
+print(json.dumps({"failed": failed, "after_failure": after_failure, "records": ratings_log.records}))
+"""
+
+
+def test_a_file_size_limit_mid_batch_leaves_no_torn_record(tmp_path, repo_root):
+    path = tmp_path / "ratings-log.csv"
+    result = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_LIMIT, str(path)], cwd=repo_root, capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=repo_root), timeout=60, check=True,
+    )
+    report = json.loads(result.stdout)
+    assert report["failed"]["disk_full"] and "too large" in report["failed"]["reason"]
+    assert report["after_failure"] == HEADER.decode() + "7,1,4.5,1000\n"
+    assert report["records"] == 4
+    assert rows(RatingsLog(path).open())[1:] == [(8, 1, 4.0, 1002), (8, 2, 3.5, 1002), (8, 3, 3.0, 1002)]

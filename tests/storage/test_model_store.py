@@ -1,12 +1,15 @@
 import dataclasses
+import errno
 import json
 import os
+import resource
+import signal
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from recommender.storage.model_store import ModelStore
+from recommender.storage.model_store import ModelStore, file_record
 
 
 def assert_same_fields(loaded, saved, skip=()):
@@ -80,3 +83,75 @@ def test_a_saved_model_of_another_format_is_passed_over(tiny_engine, tmp_path):
     with open(meta_path, "w", encoding="utf-8") as meta_file:
         json.dump(meta, meta_file)
     assert store.load_matching(tiny_engine.model.data_fingerprint, 0) is None
+
+
+def damage_truncated_arrays(folder):
+    path = os.path.join(folder, "arrays.npz")
+    with open(path, "rb+") as arrays:
+        arrays.truncate(os.path.getsize(path) // 2)
+
+
+def damage_flipped_byte(folder):
+    path = os.path.join(folder, "arrays.npz")
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF  # same size, different contents: only the checksum can tell
+    open(path, "wb").write(bytes(data))
+
+
+def damage_invalid_meta(folder):
+    with open(os.path.join(folder, "meta.json"), "w") as meta:
+        meta.write('{"format": 3, "trai')
+
+
+def damage_missing_catalog(folder):
+    os.remove(os.path.join(folder, "catalog.json"))
+
+
+def damage_other_arrays(folder):
+    """arrays.npz replaced whole by valid arrays of other shapes, with meta.json's checksums made to match."""
+    path = os.path.join(folder, "arrays.npz")
+    with np.load(path) as saved:
+        arrays = {name: value[:1] for name, value in saved.items()}
+    np.savez(path, **arrays)
+    meta_path = os.path.join(folder, "meta.json")
+    meta = json.load(open(meta_path))
+    meta["files"]["arrays.npz"] = file_record(path)
+    json.dump(meta, open(meta_path, "w"))
+
+
+@pytest.mark.parametrize("damage", [
+    damage_truncated_arrays, damage_flipped_byte, damage_invalid_meta, damage_missing_catalog, damage_other_arrays,
+])
+def test_a_damaged_newest_version_is_passed_over_for_the_next_good_one(tiny_model, tmp_path, caplog, damage):
+    store = ModelStore(tmp_path / "models", keep=5)
+    store.save(tiny_model)
+    newer = replace(tiny_model, version="29990101T000000.000000Z", spark_model=None)
+    damage(store.save(newer))
+    loaded = store.load_matching(tiny_model.data_fingerprint, log_records=0)
+    assert loaded.version == tiny_model.version
+    assert_same_model(loaded, tiny_model)
+    assert "29990101T000000.000000Z" in caplog.text and ("damaged" in caplog.text or "lacks" in caplog.text)
+
+
+def test_only_damaged_versions_mean_none_is_loaded(tiny_model, tmp_path):
+    store = ModelStore(tmp_path / "models")
+    damage_flipped_byte(store.save(replace(tiny_model, spark_model=None)))
+    assert store.load_matching(tiny_model.data_fingerprint, log_records=0) is None
+
+
+def test_a_save_on_a_full_disk_fails_cleanly_and_the_old_versions_stay(tiny_model, tmp_path):
+    store = ModelStore(tmp_path / "models")
+    store.save(replace(tiny_model, spark_model=None))
+    newer = replace(tiny_model, version="29990101T000000.000000Z", spark_model=None)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (512, hard))  # no file of this process may grow past 512 bytes
+    try:
+        with pytest.raises(OSError) as failed:
+            store.save(newer)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert failed.value.errno == errno.EFBIG
+    assert sorted(os.listdir(store.directory)) == [tiny_model.version]  # no partial folder left
+    assert_same_model(store.load(tiny_model.version), tiny_model)
