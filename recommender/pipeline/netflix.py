@@ -6,7 +6,7 @@ Ratings files are blocks: a line ``MovieID:`` starts a movie, the lines after it
 the line (commas included) and the file is Latin-1.
 
 Which movie a line belongs to depends on the lines before it, which may sit in an earlier
-input split, read by another task. Each line is tagged with its file, its split's start
+input split, read by another task. Each line is tagged with its file (a hash of its path), its split's start
 offset (``_metadata.file_block_start``) and its position within the split
 (``monotonically_increasing_id``, increasing within a task). The header in force is then
 found in two steps that both stay small:
@@ -38,7 +38,8 @@ def tagged_lines(spark, paths):
     """Trimmed non-blank lines with ``file``, ``split``, ``pos`` (order within the split) and ``header``."""
     lines = spark.read.text(paths).select(
         F.trim("value").alias("line"),
-        F.col("_metadata.file_path").alias("file"),
+        # A hash of the path, not the path: the window's shuffle carries it with every line.
+        F.xxhash64("_metadata.file_path").alias("file"),
         F.col("_metadata.file_block_start").alias("split"),
         F.monotonically_increasing_id().alias("pos"),
     )
