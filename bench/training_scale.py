@@ -72,30 +72,25 @@ def driver_memory_for(ratings):
 
 def run_service_path(spark, dataset_dir, params, launched):
     """This service's start-up: Spark CSV reader, ``RecommendationEngine.fit``, the Flask app."""
-    from app import create_app
     from recommender.datasets.movielens import load_movielens
-    from engine import RecommendationEngine
 
-    started = time.perf_counter()
-    dataset = load_movielens(spark, dataset_dir)
-    dataset.ratings.cache().count()
-    loaded = time.perf_counter()
-    engine = RecommendationEngine(**params).fit(dataset)
-    trained = time.perf_counter()
-    response = create_app(engine).test_client().get("/health")
-    if response.status_code != 200:
-        raise RuntimeError(f"/health answered {response.status_code}")
-    return {"load_s": loaded - started, "train_s": trained - loaded, "startup_s": time.time() - launched}
+    return start_service(lambda: load_movielens(spark, dataset_dir), params, launched)
 
 
 def run_parquet_path(spark, dataset_dir, params, launched):
     """The service's start-up from an etl.py Parquet dataset: ``layouts.load_dataset`` instead of the CSV reader."""
-    from app import create_app
-    from engine import RecommendationEngine
     from recommender.datasets.layouts import load_dataset
 
+    return start_service(lambda: load_dataset(spark, dataset_dir), params, launched)
+
+
+def start_service(load, params, launched):
+    """Load with ``load()``, fit the engine and have the app answer /health: the three timings."""
+    from app import create_app
+    from engine import RecommendationEngine
+
     started = time.perf_counter()
-    dataset = load_dataset(spark, dataset_dir)
+    dataset = load()
     dataset.ratings.cache().count()
     loaded = time.perf_counter()
     engine = RecommendationEngine(**params).fit(dataset)
