@@ -136,6 +136,18 @@ def test_a_channel_without_movies_csv_fails_naming_the_file(tmp_path):
     assert "input channel 'training' has no movies.csv" in read_text(layout.failure)
 
 
+def test_a_channel_holding_an_etl_parquet_dataset_is_accepted(tmp_path):
+    layout = ml_layout(tmp_path, channels=("training",))
+    channel = os.path.join(layout.channels, "training")
+    for name in ("movies.csv", "ratings.csv"):
+        os.remove(os.path.join(channel, name))
+    with pytest.raises(Exception, match="or an etl.py Parquet dataset"):
+        find_channel(layout.channels)
+    with open(os.path.join(channel, "manifest.json"), "w", encoding="utf-8") as manifest:
+        manifest.write("{}")
+    assert find_channel(layout.channels) == channel
+
+
 # -- /ping and /invocations on the tiny engine --------------------------------------------
 
 
