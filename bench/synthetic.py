@@ -1,6 +1,9 @@
-"""Synthetic MovieLens-shaped datasets (ratings.csv, movies.csv) of any size.
+"""Synthetic MovieLens-shaped datasets (ratings.csv, movies.csv) of any size, and the same
+ratings in the Netflix Prize text format or as Online Retail purchase records.
 
     python bench/synthetic.py DIR --ratings 1000000
+    python bench/synthetic.py DIR --ratings 5000000 --format netflix   # ratings.txt, movie_titles.csv
+    python bench/synthetic.py DIR --ratings 1000000 --format retail    # online_retail.csv
 
 The shape follows MovieLens: Zipf-like movie popularity, heavy-tailed (log-normal) user
 activity, at most one rating per (user, movie), ratings in half stars from 0.5 to 5 drawn
@@ -155,18 +158,97 @@ def generate(directory, ratings, seed=0):
     return {"ratings": ratings, "users": users, "movies": movies, "bytes": size}
 
 
-def ensure(directory, ratings, seed=0):
+NETFLIX_FIRST_DAY = np.datetime64("1999-11-11")
+NETFLIX_DAYS = 2243  # to 2005-12-31
+
+
+def movie_order_chunks(rng, ratings):
+    """``(user, movie, label, offset)`` chunks of about ``CHUNK`` ratings in movie order.
+
+    Pairs are drawn as for MovieLens, then visited movie by movie; only one chunk's
+    strings are built at a time.
+    """
+    users, movies = dimensions(ratings)
+    user, movie = sample_pairs(rng, ratings, users, movies)
+    model = low_rank_model(rng, users, movies)
+    order = np.argsort(movie, kind="stable")
+    for start in range(0, ratings, CHUNK):
+        part = order[start:start + CHUNK]
+        yield user[part], movie[part], rating_labels(rng, model, user[part], movie[part])
+
+
+def netflix_lines(rng, user, movie, labels, previous_movie):
+    """Text of a movie-ordered chunk: a ``MovieID:`` line where the movie changes, then ``CustomerID,Rating,Date``."""
+    days = (NETFLIX_FIRST_DAY + rng.integers(0, NETFLIX_DAYS, len(user))).astype("datetime64[D]")
+    lines = np.char.add(np.char.add((user + 1).astype(str), ","), (labels // 2 + 1).astype(str))
+    lines = np.char.add(np.char.add(lines, ","), np.datetime_as_string(days)).astype(object)
+    starts = np.flatnonzero(np.diff(movie, prepend=previous_movie) != 0)
+    headers = np.char.add((movie[starts] + 1).astype(str), ":").astype(object)
+    return "\n".join(np.insert(lines, starts, headers).tolist()) + "\n"
+
+
+def write_netflix(directory, ratings, seed=0):
+    """``ratings.txt`` in the Netflix Prize block format and a Latin-1 ``movie_titles.csv``.
+
+    Titles have commas, some a ``NULL`` year and some a non-ASCII letter.
+    """
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    previous = -1
+    with open(os.path.join(directory, "ratings.txt"), "w", encoding="ascii") as out:
+        for user, movie, labels in movie_order_chunks(rng, ratings):
+            out.write(netflix_lines(rng, user, movie, labels, previous))
+            previous = movie[-1]
+    _, movies = dimensions(ratings)
+    with open(os.path.join(directory, "movie_titles.csv"), "w", encoding="latin-1") as titles:
+        for movie_id in range(1, movies + 1):
+            year = "NULL" if movie_id % 50 == 0 else str(int(rng.integers(1920, 2006)))
+            name = f"Movie {movie_id}, Part {movie_id % 3 + 1}" if movie_id % 4 == 0 else f"Caf\u00e9 {movie_id}"
+            titles.write(f"{movie_id},{year},{name}\n")
+
+
+def retail_rows(rng, user, movie, labels):
+    """Online Retail columns for a chunk: a few cancellations, returns and rows without a customer."""
+    count = len(user)
+    minutes = rng.integers(0, 373 * 24 * 60, count)  # 2010-12-01 to 2011-12-09
+    when = np.datetime64("2010-12-01T00:00") + minutes.astype("timedelta64[m]")
+    dates = [f"{d.month}/{d.day}/{d.year} {d.hour}:{d.minute:02d}" for d in when.astype(object)]
+    invoice = rng.integers(536365, 581587, count).astype(str)
+    invoice = np.where(rng.random(count) < 0.02, np.char.add("C", invoice), invoice)
+    quantity = np.where(rng.random(count) < 0.01, -1, labels // 2 + 1)
+    customer = np.where(rng.random(count) < 0.2, "", (user + 12346).astype(str))
+    code = (movie + 10002).astype(str)
+    return [
+        f'{i},{c},"ITEM {c}, BOXED",{q},{d},2.55,{u},United Kingdom'
+        for i, c, q, d, u in zip(invoice.tolist(), code.tolist(), quantity.tolist(), dates, customer.tolist())
+    ]
+
+
+def write_retail(directory, ratings, seed=0):
+    """``online_retail.csv``: one purchase record per sampled pair, in the public data's columns."""
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    with open(os.path.join(directory, "online_retail.csv"), "w", encoding="utf-8") as out:
+        out.write("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n")
+        for user, movie, labels in movie_order_chunks(rng, ratings):
+            out.write("\n".join(retail_rows(rng, user, movie, labels)) + "\n")
+
+
+FORMATS = {"movielens": generate, "netflix": write_netflix, "retail": write_retail}
+
+
+def ensure(directory, ratings, seed=0, kind="movielens"):
     """The dataset at ``directory``, generated unless a complete one of that size is there.
 
     A marker file written last records the size and seed, so an interrupted run is redone.
     """
     marker = os.path.join(directory, ".complete")
-    expected = f"{ratings} {seed}"
+    expected = f"{ratings} {seed}" if kind == "movielens" else f"{ratings} {seed} {kind}"
     if os.path.exists(marker):
         with open(marker, encoding="ascii") as existing:
             if existing.read() == expected:
                 return directory
-    generate(directory, ratings, seed)
+    FORMATS[kind](directory, ratings, seed)
     with open(marker, "w", encoding="ascii") as done:
         done.write(expected)
     return directory
@@ -177,9 +259,10 @@ def main(argv=None):
     parser.add_argument("directory")
     parser.add_argument("--ratings", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--format", choices=FORMATS, default="movielens", help="movielens (default), netflix or retail")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    generate(args.directory, args.ratings, args.seed)
+    FORMATS[args.format](args.directory, args.ratings, args.seed)
     return 0
 
 

@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
 
 log = logging.getLogger("training_scale")
 
-PATHS = ("service", "tutorial")
+PATHS = ("service", "tutorial", "parquet")
 FIELDS = [
     "ratings", "users", "movies", "path", "status", "load_s", "train_s", "load_train_s", "startup_s",
     "peak_driver_py_mb", "peak_jvm_mb", "peak_total_mb", "driver_memory",
@@ -72,12 +72,25 @@ def driver_memory_for(ratings):
 
 def run_service_path(spark, dataset_dir, params, launched):
     """This service's start-up: Spark CSV reader, ``RecommendationEngine.fit``, the Flask app."""
-    from app import create_app
     from recommender.datasets.movielens import load_movielens
+
+    return start_service(lambda: load_movielens(spark, dataset_dir), params, launched)
+
+
+def run_parquet_path(spark, dataset_dir, params, launched):
+    """The service's start-up from an etl.py Parquet dataset: ``layouts.load_dataset`` instead of the CSV reader."""
+    from recommender.datasets.layouts import load_dataset
+
+    return start_service(lambda: load_dataset(spark, dataset_dir), params, launched)
+
+
+def start_service(load, params, launched):
+    """Load with ``load()``, fit the engine and have the app answer /health: the three timings."""
+    from app import create_app
     from engine import RecommendationEngine
 
     started = time.perf_counter()
-    dataset = load_movielens(spark, dataset_dir)
+    dataset = load()
     dataset.ratings.cache().count()
     loaded = time.perf_counter()
     engine = RecommendationEngine(**params).fit(dataset)
@@ -114,12 +127,13 @@ def worker(args):
     from recommender.spark_job import spark_job
 
     params = {"rank": args.rank, "iterations": args.iterations, "reg_param": args.reg_param, "seed": args.seed}
-    runs = {"service": run_service_path, "tutorial": run_tutorial_path}
+    runs = {"service": run_service_path, "tutorial": run_tutorial_path, "parquet": run_parquet_path}
     results = {}
     with spark_job("training-scale") as spark:
         for path in args.worker:
             launched = float(os.environ["BENCH_LAUNCHED"]) if not results else time.time()
-            results[path] = runs[path](spark, os.path.abspath(args.dataset), params, launched)
+            dataset = args.parquet_dataset if path == "parquet" else args.dataset
+            results[path] = runs[path](spark, os.path.abspath(dataset), params, launched)
     with open(args.result, "w", encoding="utf-8") as out:
         json.dump(results, out)
     return 0
@@ -131,10 +145,11 @@ def worker(args):
 class TreeMemory:
     """Peak RSS of a process tree: the spark-submit JVM, the Python driver, Python workers."""
 
-    def __init__(self, root_pid):
+    def __init__(self, root_pid, driver_script="training_scale.py"):
         import psutil
 
         self.root = psutil.Process(root_pid)
+        self.driver_script = driver_script
         self.peak = {"jvm": 0, "driver_py": 0, "total": 0}
 
     def sample(self):
@@ -149,7 +164,7 @@ class TreeMemory:
         for child in children:
             try:
                 rss = child.memory_info().rss
-                is_driver = "training_scale.py" in " ".join(child.cmdline())
+                is_driver = self.driver_script in " ".join(child.cmdline())
             except psutil.NoSuchProcess:
                 continue
             if is_driver:
@@ -169,6 +184,7 @@ def run_worker(paths, dataset_dir, args, driver_memory, log_path):
         os.path.abspath(__file__), "--worker", *paths, "--dataset", dataset_dir, "--result", result_path,
         "--rank", str(args.rank), "--iterations", str(args.iterations),
         "--reg-param", str(args.reg_param), "--seed", str(args.seed),
+        *(["--parquet-dataset", args.parquet_dataset] if args.parquet_dataset else []),
     ]
     env = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"], PYSPARK_PYTHON=sys.executable,
                BENCH_LAUNCHED=repr(time.time()))
@@ -311,6 +327,7 @@ def main(argv=None):
     parser.add_argument("--out", help="directory of the CSV and PNG (default bench/results, --short: a temp dir)")
     parser.add_argument("--one-jvm", action="store_true",
                         help="run both paths in one spark-submit (saves a JVM start; memory is then shared)")
+    parser.add_argument("--parquet-dataset", help="the etl.py Parquet dataset the parquet path loads")
     parser.add_argument("--worker", nargs="+", choices=PATHS, help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)

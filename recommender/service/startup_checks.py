@@ -17,13 +17,16 @@ import sys
 import tempfile
 from urllib.parse import urlparse
 
+from recommender.datasets.layouts import MOVIELENS_FILES
+from recommender.datasets.parquet import MANIFEST
 from recommender.service.retraining import describe as one_line
 
 log = logging.getLogger(__name__)
 
 # The dataset layouts read, by name: the files each needs. A new layout adds a line here.
 DATASET_LAYOUTS = {
-    "a MovieLens CSV directory with ratings.csv and movies.csv": ("ratings.csv", "movies.csv"),
+    "a MovieLens CSV directory with ratings.csv and movies.csv": MOVIELENS_FILES,
+    f"an etl.py Parquet dataset with {MANIFEST}": (MANIFEST,),
 }
 MINIMUM_JAVA = 17
 
