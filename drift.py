@@ -63,18 +63,23 @@ def format_report(report):
     ])
 
 
+def run(spark, args):
+    """The DriftReport of parsed options."""
+    model = load_saved_model(args.model)
+    current = read_rating_arrays(spark, args.current)
+    reference = read_rating_arrays(spark, args.reference) if args.reference else None
+    return drift_report(model, current, reference, args.thresholds)
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     configure_logging(args.verbose, logging.ERROR if args.json else logging.INFO)
     try:
-        model = load_saved_model(args.model)
         with spark_job("recommender-drift", verbose=args.verbose) as spark:
-            current = read_rating_arrays(spark, args.current)
-            reference = read_rating_arrays(spark, args.reference) if args.reference else None
+            report = run(spark, args)
     except (OSError, ValueError, KeyError, PySparkException) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    report = drift_report(model, current, reference, args.thresholds)
     print(json.dumps(drift_json(report)) if args.json else format_report(report))
     return RETRAIN_EXIT_CODE if report.retrain else 0
 
