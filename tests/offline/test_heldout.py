@@ -47,3 +47,17 @@ def test_the_gate_allows_small_losses_and_rejects_larger_ones(tiny_model):
     assert "NDCG@10" in gate.rejection(recorded(tiny_model, 0.90, 0.26), serving)
     assert QualityGate(enabled=False).rejection(recorded(tiny_model, 5.0, 0.0), serving) is None
     assert gate.rejection(recorded(tiny_model, 5.0, 0.0), tiny_model) is None  # a model without metrics: not judged
+
+
+def test_evaluate_measures_a_saved_version_without_retraining(spark, tiny_model, tiny_dataset_dir, tmp_path):
+    import evaluate
+    from recommender.storage.model_store import ModelStore
+
+    saved = ModelStore(tmp_path / "models").save(tiny_model)
+    args = evaluate.parse_args(["--model", saved, "--test", str(tiny_dataset_dir / "ratings.csv"), "--json"])
+    report = evaluate.run_saved(spark, args)
+    assert report["modelVersion"] == tiny_model.version and report["data"]["test_ratings"] == 180
+    assert report["model"]["rated_pairs"] == 180 and report["model"]["rmse"] < 0.5  # its own training ratings
+    assert "rmse" in evaluate.format_saved(report)
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--model", saved, "--train", "a.csv", "--test", "b.csv"])
