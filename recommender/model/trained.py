@@ -52,6 +52,9 @@ class TrainedModel:
     # factors' dot product. Same users and movies as the rating model (has_factors).
     rank_item_factors: np.ndarray = None  # float32 (movies, ranking_rank) in catalog order, zeros where none
     rank_user_factors: np.ndarray = None  # float32 (users, ranking_rank), aligned with user_ids, NaN rows unseen
+    # What the model catalog records of this training (recommender.offline.heldout):
+    # seconds, data counts and the held-out metrics. None for models trained without it.
+    record: dict = None
 
     def user(self, user_id):
         """The trained state of ``user_id``; empty when the user had no training ratings."""

@@ -41,6 +41,9 @@ CHECKED_FILES = ("arrays.npz", "catalog.json")  # meta.json records their size a
 
 class DamagedModelError(ValueError):
     """A saved version's files are not those recorded when it was saved."""
+# Written into a version the quality gate rejected (recommender.storage.model_catalog):
+# kept for inspection and explicit activation, never loaded at start-up on its own.
+REJECTED = "rejected.json"
 
 
 class ModelStore:
@@ -63,15 +66,18 @@ class ModelStore:
                 complete.append(name)
         return sorted(complete, reverse=True)
 
-    def save(self, model):
-        """Save ``model`` as a version folder, then drop versions beyond ``keep``."""
+    def save(self, model, rejection=None):
+        """Save ``model`` as a version folder, then drop versions beyond ``keep``.
+
+        ``rejection`` (a JSON-able dict) marks the version rejected, in the same atomic rename.
+        """
         started = time.perf_counter()
         os.makedirs(self.directory, exist_ok=True)
         final = os.path.join(self.directory, model.version)
         partial = os.path.join(self.directory, f".partial-{model.version}")
         shutil.rmtree(partial, ignore_errors=True)
         try:
-            write_version(partial, model)
+            write_version(partial, model, rejection)
             os.rename(partial, final)
             fsync_directory(self.directory)
         except BaseException:
@@ -82,8 +88,20 @@ class ModelStore:
         self._prune()
         return final
 
+    def rejection(self, version):
+        """Why the gate rejected ``version``, or None when it did not."""
+        path = os.path.join(self.directory, version, REJECTED)
+        return read_json(path) if os.path.exists(path) else None
+
     def _prune(self):
-        for version in self.versions()[self.keep:]:
+        # The newest ``keep`` accepted versions and the newest ``keep`` rejected ones: a run of
+        # rejections never prunes the version that serves.
+        versions = self.versions()
+        rejected = {v for v in versions if self.rejection(v) is not None}
+        kept = [v for v in versions if v not in rejected][:self.keep] + [v for v in versions if v in rejected][:self.keep]
+        for version in versions:
+            if version in kept:
+                continue
             shutil.rmtree(os.path.join(self.directory, version), ignore_errors=True)
             log.info("model %s removed (keeping %d)", version, self.keep)
 
@@ -131,6 +149,9 @@ class ModelStore:
         for version in self.versions():
             try:
                 meta = read_json(os.path.join(self.directory, version, "meta.json"))
+                if self.rejection(version) is not None:
+                    log.info("saved model %s was rejected by the quality gate; not used", version)
+                    continue
                 if meta.get("format") != FORMAT:
                     log.info("saved model %s has another format; not used", version)
                     continue
@@ -148,9 +169,11 @@ class ModelStore:
         return None
 
 
-def write_version(folder, model):
+def write_version(folder, model, rejection=None):
     """Write the version's files into ``folder``, meta.json last with the others' sizes and checksums."""
     os.makedirs(folder)
+    if rejection is not None:
+        write_json(os.path.join(folder, REJECTED), rejection)
     arrays, catalog, meta = to_files(model)
     np.savez(os.path.join(folder, "arrays.npz"), **arrays)
     write_json(os.path.join(folder, "catalog.json"), catalog)
