@@ -149,7 +149,8 @@ def pick(model, scores, eligible, filters, excluded_rows, count):
     -------
     tuple
         (ranked rows, new rows, candidates): the best rows by score, the newest movies
-        appended after them, and how many movies the filters left.
+        appended after them, and how many movies were left to choose from when they
+        were fewer than ``count`` (None when the list is full).
     """
     allowed = candidate_mask(model, filters)
     allowed[excluded_rows] = False
@@ -157,5 +158,6 @@ def pick(model, scores, eligible, filters, excluded_rows, count):
     new = newest_rows(model, allowed, min(filters.new, count)) if filters.new else np.empty(0, np.int64)
     ranked[new] = -np.inf
     candidates = int(np.count_nonzero(np.isfinite(ranked))) + len(new)
+    candidates = candidates if candidates < count else None
     best = top_rows(ranked, count - len(new)) if count > len(new) else np.empty(0, np.int64)
     return best, new, candidates

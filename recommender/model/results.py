@@ -36,7 +36,7 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Recommendations:
-    """A top-N list; ``filters`` are those applied, ``candidates`` how many movies they left."""
+    """A top-N list; ``filters`` are those applied, ``candidates`` how many movies were left when fewer than asked."""
 
     user_id: int
     personalized: bool
