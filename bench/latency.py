@@ -1,4 +1,4 @@
-"""Serving latency over HTTP: top-10, one-movie predictions and POSTs of 10 ratings.
+"""Serving latency over HTTP: top-10 (unfiltered and with filters), one-movie predictions, POSTs of 10 ratings.
 
     python bench/latency.py                # starts spark-submit server.py on the bundled data
     python bench/latency.py --url URL      # measures a service that is already running
@@ -24,6 +24,8 @@ from tests.support.service_process import ServiceProcess  # noqa: E402
 # Movies of the bundled dataset that the POSTs rate.
 MOVIES = [1, 260, 296, 318, 356, 480, 527, 589, 593, 1196, 2571, 2959, 4993, 5952, 7153, 58559]
 USERS = range(1, 611)  # the bundled dataset's users
+# Every filter of docs/discovery.md at once: two genres, an excluded list, no blockbusters, two new places.
+FILTERS = "genre=Drama&genre=Comedy&exclude=" + ",".join(map(str, MOVIES)) + "&exclude_popular=100&new=2"
 
 
 def post_body(rng):
@@ -54,6 +56,9 @@ def measure(url, count, seed=1):
             timed(session, "GET", f"{url}/1/ratings/top/10")
         results = {
             "top-10": [timed(session, "GET", f"{url}/{rng.choice(users)}/ratings/top/10") for _ in range(count)],
+            "top-10 filtered": [
+                timed(session, "GET", f"{url}/{rng.choice(users)}/ratings/top/10?{FILTERS}") for _ in range(count)
+            ],
             "one movie": [
                 timed(session, "GET", f"{url}/{rng.choice(users)}/ratings/{rng.choice(MOVIES)}") for _ in range(count)
             ],

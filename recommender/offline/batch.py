@@ -114,7 +114,7 @@ def export(spark, model, output, count=10, min_ratings=25, filters=None, users_f
     try:
         writer = lists.write.mode("errorifexists")
         if output_format == "csv":
-            writer.option("header", True).csv(output)
+            writer.option("header", True).option("escape", "\"").csv(output)  # RFC 4180: quotes doubled
         else:
             writer.parquet(output)
     finally:
