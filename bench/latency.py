@@ -85,6 +85,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running service; default: start one on the bundled data")
     parser.add_argument("--requests", type=int, default=3000, help="requests of each read kind (POSTs: a tenth)")
+    parser.add_argument("--start-timeout", type=float, default=300, help="seconds to wait for the service to start")
     args = parser.parse_args(argv)
     if args.url:
         print(report(measure(args.url, args.requests)))
@@ -93,7 +94,7 @@ def main(argv=None):
         service = ServiceProcess(os.path.join(scratch, "server.log"))
         try:
             started = time.perf_counter()
-            service.wait_until_up()
+            service.wait_until_up(args.start_timeout)
             print(f"service up in {time.perf_counter() - started:.1f}s (JVM start, load, training)")
             print(report(measure(service.url, args.requests)))
         finally:
