@@ -9,12 +9,12 @@ import logging
 from flask import Blueprint, Flask, current_app, g, jsonify
 from werkzeug.exceptions import NotFound
 
-from recommender.http import context, model_routes, sagemaker_routes, system_routes
+from recommender.http import context, discovery_routes, model_routes, sagemaker_routes, system_routes
 from recommender.http.auth import read_route, write_route
 from recommender.http.config import app_config
 from recommender.http.errors import register_error_handlers
 from recommender.http.parsing import (
-    integer_arg, min_ratings_arg, order_arg, ratings_body, read_body, rejected, user_id_arg,
+    filters_arg, integer_arg, min_ratings_arg, order_arg, ratings_body, read_body, rejected, user_id_arg,
 )
 from recommender.http.prometheus import ServiceMetrics
 from recommender.http.wire import prediction_json, recommendations_json, user_rating_json
@@ -45,7 +45,7 @@ def create_app(engine, config=None, retrainer=None, models=None):
     app.extensions[context.MODELS] = models
     app.extensions[context.METRICS] = ServiceMetrics(engine, retrainer, None if models is None else models.drift)
     context.install_request_hooks(app)
-    for blueprint in (bp, system_routes.bp, sagemaker_routes.bp, model_routes.bp):
+    for blueprint in (bp, system_routes.bp, sagemaker_routes.bp, model_routes.bp, discovery_routes.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app
@@ -56,8 +56,8 @@ def create_app(engine, config=None, retrainer=None, models=None):
 def top_ratings(user_id, count):
     user_id = user_id_arg(user_id)
     count = integer_arg("count", count, 1, current_app.config["MAX_COUNT"])
-    min_ratings, order = min_ratings_arg(), order_arg()
-    return jsonify(recommendations_json(context.recommend(user_id, count, min_ratings, order)))
+    min_ratings, order, filters = min_ratings_arg(), order_arg(), filters_arg()
+    return jsonify(recommendations_json(context.recommend(user_id, count, min_ratings, order, filters)))
 
 
 @bp.get("/<user_id>/ratings/<movie_id>")

@@ -7,13 +7,14 @@ from werkzeug.exceptions import BadRequest
 
 from recommender.http.auth import read_route
 from recommender.http.context import engine, recommend
-from recommender.http.parsing import choice, json_body, json_integer, read_body
+from recommender.http.parsing import JSON_FILTERS, choice, json_body, json_filters, json_integer, read_body
 from recommender.http.wire import recommendations_json
 from recommender.limits import DEFAULT_COUNT, MAX_ID
 from recommender.model.errors import NotFittedError
 from recommender.model.live_model import ORDERS
 
-INVOCATION_KEYS = ("userId", "userIds", "count", "minRatings", "order")
+FILTER_KEYS = ("genres", "exclude", "include", "excludePopular", "new")
+INVOCATION_KEYS = ("userId", "userIds", "count", "minRatings", "order", *FILTER_KEYS)
 
 bp = Blueprint("sagemaker", __name__)
 
@@ -32,19 +33,24 @@ def invocations():
     """Top-N lists for SageMaker: the top-N route's body for one user, ``{"results": [...]}`` for several.
 
     The body is JSON whatever its content type: ``{"userId": 1}`` or ``{"userIds": [1, 2]}``,
-    with optional ``count`` (default 10), ``minRatings`` (default ``DEFAULT_MIN_RATINGS``) and
-    ``order`` (``relevance``, the default, or ``rating``).
+    with optional ``count`` (default 10), ``minRatings`` (default ``DEFAULT_MIN_RATINGS``),
+    ``order`` (``relevance``, the default, or ``rating``) and the filters of the top-N route as
+    ``genres``, ``exclude``, ``include``, ``excludePopular`` and ``new``.
     """
     body = invocation_body(read_body())
     config = current_app.config
     count = json_integer("count", body.get("count", min(DEFAULT_COUNT, config["MAX_COUNT"])), 1, config["MAX_COUNT"])
     min_ratings = json_integer("minRatings", body.get("minRatings", config["DEFAULT_MIN_RATINGS"]), 0, MAX_ID)
     order = choice("order", body.get("order", ORDERS[0]))
+    filters = json_filters(body)
+
+    def top(user_id):
+        return recommendations_json(recommend(user_id, count, min_ratings, order, filters, JSON_FILTERS))
+
     if "userId" in body:
-        user_id = json_integer("userId", body["userId"], 0, MAX_ID)
-        return jsonify(recommendations_json(recommend(user_id, count, min_ratings, order)))
+        return jsonify(top(json_integer("userId", body["userId"], 0, MAX_ID)))
     user_ids = user_ids_arg(body["userIds"], config["MAX_BATCH_USERS"])
-    return jsonify(results=[recommendations_json(recommend(u, count, min_ratings, order)) for u in user_ids])
+    return jsonify(results=[top(user_id) for user_id in user_ids])
 
 
 def invocation_body(data):

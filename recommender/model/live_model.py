@@ -15,6 +15,7 @@ import numpy as np
 
 from recommender.limits import DEFAULT_MIN_RATINGS
 from recommender.model.errors import InvalidRatingError, NotFittedError, UnknownMovieError
+from recommender.model.filters import NO_FILTERS, pick
 from recommender.model.fold_in import fold_in
 from recommender.model.results import ModelSummary, Prediction, Recommendations, UserRating
 from recommender.model.scoring import clip_rating, rank_score_rows, score_rows, top_rows
@@ -79,7 +80,7 @@ class LiveModel:
     def _user_state(serving, user_id):
         return serving.users.get(user_id) or serving.model.user(user_id)
 
-    def recommend(self, user_id, count=10, min_ratings=DEFAULT_MIN_RATINGS, order="relevance"):
+    def recommend(self, user_id, count=10, min_ratings=DEFAULT_MIN_RATINGS, order="relevance", filters=None):
         """Top movies for a user, best first, never one the user has rated.
 
         Parameters
@@ -88,16 +89,24 @@ class LiveModel:
         count : int
             At most this many movies.
         min_ratings : int
-            Only movies with at least this many ratings are candidates.
+            Only movies with at least this many ratings are candidates (new movies
+            reserved by ``filters.new`` excepted).
         order : str
             ``"relevance"``: by the ranking model's score (what the user is likely to
             pick); ``"rating"``: by predicted rating.
+        filters : recommender.model.filters.Filters, optional
+            Business rules on the candidates; see that module.
 
         Returns
         -------
         Recommendations
             Personalized when the user has factors in the model ``order`` ranks by,
             otherwise the movies with the best damped mean rating.
+
+        Raises
+        ------
+        FilterError
+            When ``filters`` cannot apply to this model (an unknown genre, say).
         """
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
@@ -107,6 +116,7 @@ class LiveModel:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
         serving = self._current()
         model, user = serving.model, self._user_state(serving, user_id)
+        filters = (filters or NO_FILTERS).check(model)
         by_relevance = order == "relevance"
         personalized = (user.rank_factors if by_relevance else user.factors) is not None
         if not personalized:
@@ -115,12 +125,15 @@ class LiveModel:
             scores = rank_score_rows(model, user, slice(None))
         else:
             scores = score_rows(model, user, slice(None))
-        rows = top_rows(np.where(candidates(model, user, min_ratings, personalized), scores, -np.inf), count)
+        eligible = candidates(model, user, min_ratings, personalized)
+        best, new, remaining = pick(model, scores, eligible, filters, user.rows, count)
+        rows = np.concatenate([best, new]).astype(np.int64)
+        reasons = ["personalized" if personalized else "popular"] * len(best) + ["new"] * len(new)
         items = [
-            Prediction(model.catalog.movie(row), rating, personalized, score)
-            for row, rating, score in zip(rows, *self._rating_and_score(model, user, rows))
+            Prediction(model.catalog.movie(row), rating, personalized, score, reason)
+            for row, rating, score, reason in zip(rows, *self._rating_and_score(model, user, rows), reasons)
         ]
-        return Recommendations(user_id, personalized, model.version, items)
+        return Recommendations(user_id, personalized, model.version, items, filters, remaining)
 
     @staticmethod
     def _rating_and_score(model, user, rows):

@@ -33,8 +33,9 @@ VERSION_FOLDER = re.compile(VERSION_PATTERN)
 # Bumped whenever TrainedModel's fields change meaning; saved models of another format
 # are passed over (and retrained) rather than served wrongly.
 # 2: biased model (score_offset, user_bias, item_bias); 3: no global_mean, popularity_damping saved;
-# 4: the ranking model's factors (rank_item_factors, rank_user_factors)
-FORMAT = 4
+# 4: the ranking model's factors (rank_item_factors, rank_user_factors); 5: catalog.mean_rating and
+# catalog.first_rated (discovery)
+FORMAT = 5
 FILES = ("arrays.npz", "catalog.json", "meta.json")
 CHECKED_FILES = ("arrays.npz", "catalog.json")  # meta.json records their size and checksum
 
