@@ -30,7 +30,7 @@ def test_top_ratings_shape_and_known_answer(client):
     body = response.get_json()
     assert body["userId"] == 1 and body["personalized"] is True and body["modelVersion"]
     first = body["recommendations"][0]
-    assert list(first) == ["movieId", "title", "genres", "predictedRating", "score", "ratingsCount"]
+    assert list(first) == ["movieId", "title", "genres", "predictedRating", "score", "ratingsCount", "reason"]
     assert first["movieId"] == skipped_movie(1) and isinstance(first["genres"], list)
     assert len(body["recommendations"]) == 2
 
