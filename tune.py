@@ -28,6 +28,7 @@ def parse_args(argv):
     add_data_arguments(parser)
     add_grid_arguments(parser)
     parser.add_argument("--implicit", action="store_true", help="tune implicit mode (objective NDCG@10)")
+    parser.add_argument("--nonnegative", action="store_true", help="non-negative ALS factors in every trial")
     parser.add_argument("--max-trials", type=int, help="try this many grid points, drawn at random (default all)")
     parser.add_argument("--validation-fraction", type=float, default=0.2, help="share of training data to validate on")
     parser.add_argument("--folds", type=int, help="k-fold cross-validation instead of one validation split")

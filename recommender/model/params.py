@@ -28,6 +28,8 @@ class ModelParams:
         Train implicit-feedback ALS (ratings are confidences, e.g. play counts).
     alpha : float
         Implicit mode's confidence scale: confidence is ``1 + alpha * rating``.
+    nonnegative : bool
+        Constrain ALS's factors to be non-negative (Spark's NNLS solver; fold-in solves the same).
     """
 
     rank: int = 10
@@ -38,6 +40,7 @@ class ModelParams:
     bias_damping: float = 10.0
     implicit_prefs: bool = False
     alpha: float = 1.0
+    nonnegative: bool = False
 
     def __post_init__(self):
         for name in ("rank", "iterations"):

@@ -121,6 +121,7 @@ def train_als(ratings, summary, biases, params):
         ratingCol="rating" if biases is None else "residual",
         implicitPrefs=params.implicit_prefs,
         alpha=params.alpha,
+        nonnegative=params.nonnegative,
         coldStartStrategy="nan",
         # One block per core: the default 10 x 10 blocks cost more in shuffles than
         # they gain on small clusters (measured in bench/training_scale.py).

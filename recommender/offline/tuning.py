@@ -47,7 +47,8 @@ def candidates(args):
         points = [p for p in points if p["bias_damping"] == points[0]["bias_damping"]]  # no biases
     if args.max_trials is not None and args.max_trials < len(points):
         points = random.Random(args.als_seed).sample(points, args.max_trials)
-    return [{**p, "implicit_prefs": args.implicit, "seed": args.als_seed} for p in points]
+    return [{**p, "implicit_prefs": args.implicit, "nonnegative": args.nonnegative, "seed": args.als_seed}
+            for p in points]
 
 
 def folds(ratings, args):
