@@ -27,7 +27,7 @@ DEFAULT_STATE_DIR = os.path.join(HERE, "state")
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Movie recommendation service (Spark ALS + Flask + CherryPy).")
-    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="MovieLens-format directory, any path Spark reads")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset directory: MovieLens CSV or etl.py Parquet, any path Spark reads")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to expose it)")
     parser.add_argument("--port", type=int, default=5432)
     parser.add_argument(

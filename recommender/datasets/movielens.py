@@ -30,11 +30,13 @@ class Dataset:
     """Clean ratings and movies as Spark DataFrames.
 
     ``ratings`` has ``userId, movieId, rating, timestamp`` with one row per (user, movie),
-    only for movies in ``movies``; ``movies`` has ``movieId, title, genres``.
+    only for movies in ``movies``; ``movies`` has ``movieId, title, genres``. ``implicit``:
+    the values are counts of purchases or views, not ratings (MovieLens: False).
     """
 
     ratings: DataFrame
     movies: DataFrame
+    implicit: bool = False
 
 
 def resolve_path(path):
@@ -53,12 +55,13 @@ def join_path(directory, name):
     return directory.rstrip("/") + "/" + name
 
 
-def read_csv(spark: SparkSession, path, schema, valid):
+def read_csv(spark: SparkSession, path, schema, valid, counted=None):
     """Read a CSV file with a header row, keeping only rows for which ``valid`` holds.
 
     Rows Spark cannot parse against ``schema`` and rows failing ``valid`` are dropped.
     They are counted while the first Spark job that reads the file runs (no pass of
-    its own), and logged when it ends.
+    its own), and logged when it ends; or, with ``counted`` (a
+    ``recommender.pipeline.parquet_dataset.Counted``), observed there.
     """
     raw = spark.read.csv(
         path,
@@ -71,6 +74,9 @@ def read_csv(spark: SparkSession, path, schema, valid):
         encoding="UTF-8",
     )
     is_valid = F.col(CORRUPT_COLUMN).isNull() & F.coalesce(valid, F.lit(False))
+    if counted is not None:
+        observed = counted.observe(raw, path, **{f"unreadable or invalid row of {path.rsplit('/', 1)[-1]}": ~is_valid})
+        return observed.filter(is_valid).drop(CORRUPT_COLUMN)
     counts = Observation(f"rows of {path}")
     observed = raw.observe(counts, F.count(F.lit(1)).alias("rows"), F.count(F.when(is_valid, 1)).alias("kept"))
     threading.Thread(target=log_row_counts, args=(path, counts), name="csv-row-counts", daemon=True).start()
@@ -95,13 +101,13 @@ def valid_id(column):
     return F.col(column).between(0, MAX_ID)
 
 
-def read_movies(spark, path):
+def read_movies(spark, path, counted=None):
     valid = valid_id("movieId") & F.col("title").isNotNull()
-    movies = read_csv(spark, path, MOVIES_SCHEMA, valid).fillna({"genres": ""})
+    movies = read_csv(spark, path, MOVIES_SCHEMA, valid, counted).fillna({"genres": ""})
     return movies.dropDuplicates(["movieId"])
 
 
-def read_ratings(spark, path):
+def read_ratings(spark, path, counted=None):
     valid = (
         valid_id("userId")
         & valid_id("movieId")
@@ -109,7 +115,7 @@ def read_ratings(spark, path):
         & ~F.isnan("rating")
         & F.col("timestamp").isNotNull()
     )
-    return read_csv(spark, path, RATINGS_SCHEMA, valid)
+    return read_csv(spark, path, RATINGS_SCHEMA, valid, counted)
 
 
 def latest_rating_per_pair(ratings):

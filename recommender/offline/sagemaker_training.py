@@ -4,7 +4,7 @@ SageMaker runs the image as ``train`` or ``serve`` (the scripts in ``bin/``). Tr
 reads its inputs from SageMaker's layout and writes the model there::
 
     /opt/ml/input/config/hyperparameters.json   {"rank": "12", ...}: every value a string
-    /opt/ml/input/data/<channel>/               ratings.csv and movies.csv (channel "training")
+    /opt/ml/input/data/<channel>/               ratings.csv and movies.csv, or an etl.py Parquet dataset
     /opt/ml/model/<version>/                    the saved model, a model_store version folder
     /opt/ml/output/failure                      why training failed
 
@@ -20,7 +20,8 @@ import math
 import os
 from dataclasses import dataclass
 
-from recommender.datasets.movielens import fingerprint, load_movielens
+from recommender.datasets.layouts import dataset_fingerprint, load_dataset
+from recommender.datasets.parquet import MANIFEST
 from recommender.model.params import FIELD_TYPES, ModelParams
 from recommender.model.training import train
 from recommender.service.retraining import describe
@@ -153,7 +154,8 @@ def find_channel(channels_dir):
     Raises
     ------
     TrainingInputError
-        When there is no such channel, or it lacks ``ratings.csv`` or ``movies.csv``.
+        When there is no such channel, or it holds neither ``ratings.csv`` and ``movies.csv``
+        nor an ``etl.py`` Parquet dataset.
     """
     present = sorted(
         name for name in (os.listdir(channels_dir) if os.path.isdir(channels_dir) else [])
@@ -167,10 +169,10 @@ def find_channel(channels_dir):
         )
     directory = os.path.join(channels_dir, name)
     missing = [file for file in DATA_FILES if not os.path.isfile(os.path.join(directory, file))]
-    if missing:
+    if missing and not os.path.isfile(os.path.join(directory, MANIFEST)):
         raise TrainingInputError(
             f"input channel {name!r} has no {' or '.join(missing)}: it must hold a MovieLens-format "
-            f"{' and '.join(DATA_FILES)}"
+            f"{' and '.join(DATA_FILES)}, or an etl.py Parquet dataset ({MANIFEST} and its folders)"
         )
     log.info("input channel %r: %s", name, directory)
     return directory
@@ -197,15 +199,15 @@ def prepare(layout):
 
 
 def train_and_save(spark, params, data_dir, model_dir):
-    """Train with ``params`` on the MovieLens files in ``data_dir`` and save the model in ``model_dir``.
+    """Train with ``params`` on the dataset in ``data_dir`` (MovieLens CSV or etl.py's Parquet layout) and save the model in ``model_dir``.
 
     Returns
     -------
     str
         The saved model's version folder.
     """
-    dataset = load_movielens(spark, data_dir)
-    model = train(dataset, params, data_fingerprint=fingerprint(spark, data_dir)).model
+    dataset = load_dataset(spark, data_dir)
+    model = train(dataset, params, data_fingerprint=dataset_fingerprint(spark, data_dir)).model
     # One version per job: the folder SageMaker packs as the model artifact.
     folder = ModelStore(model_dir, keep=1).save(model)
     log.info(

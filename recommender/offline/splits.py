@@ -2,7 +2,8 @@
 
 import os
 
-from recommender.datasets.movielens import load_movielens, load_ratings, read_movies, resolve_path
+from recommender.datasets.layouts import load_dataset
+from recommender.datasets.movielens import load_ratings, read_movies, resolve_path
 
 DEFAULT_DATASET = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "ml-latest-small"
@@ -12,7 +13,7 @@ DEFAULT_DATASET = os.path.join(
 def add_data_arguments(parser):
     """Options choosing the evaluation data: a dataset to split, or train and test files."""
     group = parser.add_argument_group("data: --dataset to split, or --train and --test")
-    group.add_argument("--dataset", help=f"MovieLens-format directory to split (default {DEFAULT_DATASET})")
+    group.add_argument("--dataset", help=f"dataset directory to split, MovieLens CSV or etl.py Parquet (default {DEFAULT_DATASET})")
     group.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of --dataset's ratings")
     group.add_argument("--seed", dest="split_seed", type=int, default=42, help="seed of --dataset's random split")
     group.add_argument("--train", help="training ratings CSV (userId,movieId,rating,timestamp)")
@@ -42,7 +43,7 @@ def load_split(spark, args):
         test = load_ratings(spark, resolve_path(args.test), movies).cache()
         description = {"train": args.train, "test": args.test, "movies": movies_path}
     else:
-        dataset = load_movielens(spark, args.dataset)
+        dataset = load_dataset(spark, args.dataset)
         movies = dataset.movies
         # Cached and counted first, and never unpersisted (that would drop the parts' caches
         # too): randomSplit over a recomputed groupBy gives overlapping splits.

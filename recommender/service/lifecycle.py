@@ -4,7 +4,7 @@ import dataclasses
 import logging
 import os
 
-from recommender.datasets.movielens import fingerprint, load_movielens
+from recommender.datasets.layouts import dataset_fingerprint, load_dataset
 from recommender.datasets.ratings_log import RatingsLog
 from recommender.model.live_model import LiveModel
 from recommender.model.training import train
@@ -51,10 +51,10 @@ class Service:
         ``logged`` is the log as start-up already read it; retrains read their snapshot.
         """
         position, log_size = self.engine.accepted_position()
-        data_fingerprint = fingerprint(self.spark, self.config.dataset)
+        data_fingerprint = dataset_fingerprint(self.spark, self.config.dataset)
         if logged is None:
             logged = self.ratings_log.read(log_size)
-        dataset = load_movielens(self.spark, self.config.dataset, logged)
+        dataset = load_dataset(self.spark, self.config.dataset, logged)
         training = train(dataset, self.config.params, log_position=position, data_fingerprint=data_fingerprint)
         if training.biases is not None:
             training.biases.unpersist()
@@ -72,7 +72,7 @@ class Service:
             if self.config.model_dir:
                 saved = self.model_as_saved()
             elif not self.config.force_retrain:
-                saved = self.store.load_matching(fingerprint(self.spark, self.config.dataset), logged.num_rows)
+                saved = self.store.load_matching(dataset_fingerprint(self.spark, self.config.dataset), logged.num_rows)
             self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
             self.engine.swap_model(saved or self.train_and_save(logged))
             if self.retrainer is not None:
