@@ -7,6 +7,7 @@ from flask import current_app, g, request
 ENGINE = "recommendation_engine"
 RETRAINER = "retrainer"
 METRICS = "metrics"
+MODELS = "models"
 
 
 def engine():
@@ -15,6 +16,11 @@ def engine():
 
 def retrainer():
     return current_app.extensions[RETRAINER]
+
+
+def models():
+    """The service's catalog, activation and drift monitor (recommender.service.lifecycle.Service), or None."""
+    return current_app.extensions[MODELS]
 
 
 def metrics():
