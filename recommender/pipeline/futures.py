@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 
 from pyspark.sql import functions as F
 
-from recommender.datasets.movielens import RATINGS_COLUMNS, join_path, load_movielens, resolve_path
+from recommender.datasets.layouts import load_dataset
+from recommender.datasets.movielens import RATINGS_COLUMNS, join_path, resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ def add_futures_arguments(subparsers):
     parser = subparsers.add_parser(
         "futures", help="hold back the newest ratings as a time-ordered CSV to replay; the rest as a dataset",
     )
-    parser.add_argument("--dataset", required=True, metavar="DIR", help="the dataset to split, any path Spark reads")
+    parser.add_argument("--dataset", required=True, metavar="DIR",
+                        help="the dataset to split (MovieLens CSV or etl.py's Parquet layout), any path Spark reads")
     split = parser.add_mutually_exclusive_group(required=True)
     split.add_argument("--after", type=instant, metavar="DATE",
                        help="hold back ratings at or after DATE (YYYY-MM-DD or an ISO date-time; UTC unless a zone is given)")
@@ -73,7 +75,7 @@ def add_futures_arguments(subparsers):
 
 def run_futures(spark, args):
     """The ``futures`` subcommand: split ``args.dataset`` and write the files; returns what was written."""
-    dataset = load_movielens(spark, args.dataset)
+    dataset = load_dataset(spark, args.dataset)  # MovieLens CSV or etl.py's Parquet layout
     return write_futures(dataset, args.output, args.remaining, after=args.after, last=args.last)
 
 
