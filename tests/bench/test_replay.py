@@ -1,10 +1,13 @@
 """bench/replay.py: prequential scores with known answers, batching, and a short replay against a real service."""
 
 import csv
+import http.server
 import math
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 import requests
@@ -14,6 +17,7 @@ from tests.support.tiny_data import ACTION, ROMANCE, skipped_movie, write_tiny_d
 
 sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
 from replay import read_batches  # noqa: E402
+from replay_client import ServiceClient  # noqa: E402
 from replay_report import score_top  # noqa: E402
 
 DAY = 86_400
@@ -103,3 +107,36 @@ def test_a_replay_is_acknowledged_whole_sees_a_retrain_and_scores_the_known_answ
     assert len(set(versions)) >= 2 and versions == sorted(versions)  # swapped, never backwards
     assert " -> " in completed.stdout and "NDCG@10" in completed.stdout
     assert (tmp_path / "timeline.png").stat().st_size > 10_000
+
+
+class Busy503Handler(http.server.BaseHTTPRequestHandler):
+    """Answers 503 with ``Retry-After`` twice, then 201; records when each attempt came."""
+
+    attempts = []
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        Busy503Handler.attempts.append(time.monotonic())
+        busy = len(Busy503Handler.attempts) <= 2
+        self.send_response(503 if busy else 201)
+        if busy:
+            self.send_header("Retry-After", "0.3")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_503_is_retried_after_its_retry_after():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy503Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ServiceClient(f"http://127.0.0.1:{server.server_port}", retries=3)
+        with client.session() as session:
+            response, _ = client.request(session, "POST", "/1/ratings", data="1,4\n")
+    finally:
+        server.shutdown()
+    attempts = Busy503Handler.attempts
+    assert response.status_code == 201 and len(attempts) == 3 and client.retried == 2
+    assert all(later - earlier >= 0.29 for earlier, later in zip(attempts, attempts[1:]))
