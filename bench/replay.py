@@ -111,6 +111,8 @@ class Run:
         self.results = []
         self.samples = []  # (monotonic, retrains, version, drift score)
         self.drift_route = True  # until /drift answers 404
+        self.started = None
+        self.retrains_at_start = 0
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.queues = [queue.Queue(QUEUE_DEPTH) for _ in range(args.concurrency)]
