@@ -4,9 +4,12 @@
     spark-submit etl.py movielens --input data/ml-latest-small --output DIR
     spark-submit etl.py purchases --input online_retail.csv --output DIR [--value quantity] [--since 2011-01-01]
     spark-submit etl.py merge --input state/ratings-log.csv --output DIR
+    spark-submit etl.py futures --dataset DIR --last 0.1 --output futures.csv --remaining DIR
 
 Every run upserts into DIR (one rating per user and movie, the newest wins) and switches to
-the new version only once it is complete. See docs/pipeline.md.
+the new version only once it is complete (``futures`` writes a CSV and a MovieLens directory
+instead: the newest ratings to replay and the dataset without them). See docs/pipeline.md and
+docs/replay.md.
 """
 
 import argparse
@@ -16,6 +19,7 @@ import logging
 import sys
 
 from recommender.pipeline import jobs
+from recommender.pipeline.futures import add_futures_arguments, run_futures
 from recommender.pipeline.netflix import TITLES_ENCODING
 from recommender.pipeline.parquet_dataset import WriteOptions
 from recommender.pipeline.purchases import VALUES
@@ -49,7 +53,7 @@ def add_common(parser):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{netflix,movielens,purchases,merge}")
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{netflix,movielens,purchases,merge,futures}")
     netflix = kinds.add_parser("netflix", help="Netflix Prize text format: 'MovieID:' blocks of CustomerID,Rating,Date")
     netflix.add_argument("--input", nargs="+", required=True, metavar="FILE", help="ratings files (or globs)")
     netflix.add_argument("--titles", required=True, metavar="FILE", help="MovieID,YearOfRelease,Title file")
@@ -66,10 +70,13 @@ def parse_args(argv):
     merge.add_argument("--input", required=True, metavar="FILE", help="e.g. the service's ratings-log.csv")
     for sub in (netflix, movielens, retail, merge):
         add_common(sub)
+    add_futures_arguments(kinds)
     return parser.parse_args(argv)
 
 
 def run(spark, args):
+    if args.kind == "futures":
+        return run_futures(spark, args)
     options = WriteOptions(ratings_files=args.ratings_files, movies_files=args.movies_files)
     if args.kind == "netflix":
         return jobs.netflix_job(spark, args.input, args.titles, args.output, options, args.titles_encoding)

@@ -34,6 +34,7 @@ def parse_args(argv):
     add_grid_arguments(parser)
     parser.add_argument("--search", choices=SEARCHES, action="append",
                         help="run only this search (rating: RMSE; ranking: served NDCG@10); default both")
+    parser.add_argument("--nonnegative", action="store_true", help="non-negative ALS factors in every trial")
     parser.add_argument("--max-trials", type=int, help="try this many grid points, drawn at random (default all)")
     parser.add_argument("--validation-fraction", type=float, default=0.2, help="share of training data to validate on")
     parser.add_argument("--folds", type=int, help="k-fold cross-validation instead of one validation split")

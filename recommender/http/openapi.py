@@ -659,6 +659,7 @@ def model_summary(version, count):
                 "bias_damping": {"type": "number", "minimum": 0},
                 "implicit_prefs": {"type": "boolean"},
                 "alpha": {"type": "number"},
+                "nonnegative": {"type": "boolean"},
             },
         },
         "users": count,

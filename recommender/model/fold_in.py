@@ -51,23 +51,27 @@ def fold_in_user(model, rows, values):
         The bias and the factors (None when no rated movie has factors).
     """
     params = model.params
+    # Models saved before the option existed lack the key: they were trained unconstrained.
+    solve = solve_nonnegative if params.get("nonnegative") else np.linalg.solve
     if model.implicit_prefs:
         factors = solve_implicit_user_factors(
-            model.item_factors, model.has_factors, rows, values, params["reg_param"], params["alpha"]
+            model.item_factors, model.has_factors, rows, values, params["reg_param"], params["alpha"], solve
         )
         return 0.0, factors
     offsets = values.astype(np.float64) - model.score_offset - model.item_bias[rows]
     bias = float(offsets.sum() / (len(offsets) + params["bias_damping"]))
-    factors = solve_user_factors(model.item_factors, model.has_factors, rows, offsets - bias, params["reg_param"])
+    factors = solve_user_factors(
+        model.item_factors, model.has_factors, rows, offsets - bias, params["reg_param"], solve
+    )
     return bias, factors
 
 
-def solve_user_factors(item_factors, has_factors, rows, values, reg_param):
+def solve_user_factors(item_factors, has_factors, rows, values, reg_param, solve=np.linalg.solve):
     """Least-squares user factors against fixed item factors, as one ALS half-step.
 
     Spark's explicit ALS solves ``(V'V + reg_param * n * I) x = V'r`` over the ``n``
-    rated movies that have factors; this is the same system. Returns None when no
-    rated movie has factors.
+    rated movies that have factors; this is the same system (``solve`` is
+    ``solve_nonnegative`` for non-negative ALS). Returns None when no rated movie has factors.
     """
     known = has_factors[rows]
     if not known.any():
@@ -75,10 +79,10 @@ def solve_user_factors(item_factors, has_factors, rows, values, reg_param):
     item = item_factors[rows[known]].astype(np.float64)
     rating = values[known].astype(np.float64)
     gram = item.T @ item + reg_param * len(rating) * np.eye(item.shape[1])
-    return np.linalg.solve(gram, item.T @ rating).astype(np.float32)
+    return solve(gram, item.T @ rating).astype(np.float32)
 
 
-def solve_implicit_user_factors(item_factors, has_factors, rows, values, reg_param, alpha):
+def solve_implicit_user_factors(item_factors, has_factors, rows, values, reg_param, alpha, solve=np.linalg.solve):
     """User factors of implicit-feedback ALS against fixed item factors, as Spark solves them.
 
     Spark solves ``(Y'Y + Y'(C - I)Y + reg_param * n * I) x = Y'Cp`` with confidence
@@ -96,4 +100,36 @@ def solve_implicit_user_factors(item_factors, has_factors, rows, values, reg_par
     positive = rating > 0
     gram = all_items.T @ all_items + (item.T * extra) @ item
     gram += reg_param * positive.sum() * np.eye(item.shape[1])
-    return np.linalg.solve(gram, item[positive].T @ (1.0 + extra[positive])).astype(np.float32)
+    return solve(gram, item[positive].T @ (1.0 + extra[positive])).astype(np.float32)
+
+
+def solve_nonnegative(gram, rhs):
+    """The ``x >= 0`` minimizing ``x'Gx / 2 - rhs'x``: what Spark's NNLS solves for non-negative ALS.
+
+    Lawson and Hanson's active-set method on the normal equations: free the coordinate whose
+    gradient most wants to grow, solve on the free set, and step back to the boundary when a
+    free coordinate would go negative. ``gram`` is positive definite (ALS regularizes it), so
+    the solution is unique and this finds it in at most a few passes per coordinate.
+    """
+    size = len(rhs)
+    x = np.zeros(size)
+    free = np.zeros(size, bool)
+    tolerance = 1e-12 * max(1.0, float(np.abs(rhs).max()))
+    for _ in range(3 * size):
+        gradient = rhs - gram @ x
+        candidates = ~free & (gradient > tolerance)
+        if not candidates.any():
+            break
+        free[np.argmax(np.where(candidates, gradient, -np.inf))] = True
+        while True:
+            solution = np.zeros(size)
+            solution[free] = np.linalg.solve(gram[np.ix_(free, free)], rhs[free])
+            if (solution[free] > 0).all():
+                x = solution
+                break
+            blocking = free & (solution <= 0)
+            step = np.min(x[blocking] / np.maximum(x[blocking] - solution[blocking], 1e-300))
+            x = x + step * (solution - x)
+            free &= x > tolerance
+            x[~free] = 0.0
+    return x

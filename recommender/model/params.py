@@ -34,6 +34,8 @@ class ModelParams:
     ranking_rating_shift : float
         How a rating becomes the ranking model's preference: ``v = max(rating - shift, 0)``,
         so ratings at or below the shift say nothing either way.
+    nonnegative : bool
+        Constrain ALS's factors to be non-negative (Spark's NNLS solver; fold-in solves the same).
     """
 
     rank: int = 10
@@ -51,6 +53,7 @@ class ModelParams:
     ranking_reg_param: float = 0.2
     ranking_alpha: float = 1.0
     ranking_rating_shift: float = 3.0
+    nonnegative: bool = False
 
     def __post_init__(self):
         for name in ("rank", "iterations", "ranking_rank", "ranking_iterations"):

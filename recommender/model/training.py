@@ -126,6 +126,7 @@ def train_als(ratings, summary, biases, params):
         ratingCol="rating" if biases is None else "residual",
         implicitPrefs=params.implicit_prefs,
         alpha=params.alpha,
+        nonnegative=params.nonnegative,
         coldStartStrategy="nan",
     )
     als_model = als.fit(ratings if biases is None else residuals(ratings, biases))

@@ -57,7 +57,7 @@ def candidates(args, search, fixed):
     points = [dict(zip(names, values)) for values in itertools.product(*(getattr(args, n) for n in names))]
     if args.max_trials is not None and args.max_trials < len(points):
         points = random.Random(args.als_seed).sample(points, args.max_trials)
-    return [{**fixed, **p, "seed": args.als_seed} for p in points]
+    return [{**fixed, **p, "nonnegative": args.nonnegative, "seed": args.als_seed} for p in points]
 
 
 def folds(ratings, args):

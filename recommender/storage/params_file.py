@@ -22,7 +22,10 @@ HELP = {
     "ranking_reg_param": "the ranking model's ALS regularization",
     "ranking_alpha": "the ranking model's confidence scale",
     "ranking_rating_shift": "the ranking model's preference is max(rating - shift, 0)",
+    "implicit_prefs": "implicit-feedback ALS: ratings are confidences (purchases, play counts); ranking only",
+    "nonnegative": "constrain ALS's factors to be non-negative",
 }
+BOOL_OPTIONS = {"implicit_prefs": "--implicit", "nonnegative": "--nonnegative"}
 
 
 def load(path=DEFAULT_PATH):
@@ -82,15 +85,13 @@ def add_arguments(parser, path=DEFAULT_PATH, seed_option="--seed"):
     source = f"default {{}} from {os.path.basename(path)}"
     group = parser.add_argument_group("model (defaults: the tuned parameters)")
     for name, kind in FIELD_TYPES.items():
+        help_text = f"{HELP[name]}; {source.format(defaults[name])}"
         if kind is bool:
+            group.add_argument(BOOL_OPTIONS[name], dest=name, action=argparse.BooleanOptionalAction,
+                               default=defaults[name], help=help_text)
             continue
         option = seed_option if name == "seed" else "--" + name.replace("_", "-")
-        group.add_argument(option, dest=name, type=kind, default=defaults[name],
-                           help=f"{HELP[name]}; {source.format(defaults[name])}")
-    group.add_argument(
-        "--implicit", dest="implicit_prefs", action=argparse.BooleanOptionalAction, default=defaults["implicit_prefs"],
-        help="implicit-feedback ALS: ratings are confidences (purchases, play counts); ranking only",
-    )
+        group.add_argument(option, dest=name, type=kind, default=defaults[name], help=help_text)
     return group
 
 
