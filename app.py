@@ -9,7 +9,7 @@ import logging
 from flask import Blueprint, Flask, current_app, g, jsonify
 from werkzeug.exceptions import NotFound
 
-from recommender.http import context, sagemaker_routes, system_routes
+from recommender.http import console_routes, context, sagemaker_routes, system_routes
 from recommender.http.auth import read_route, write_route
 from recommender.http.config import app_config
 from recommender.http.errors import register_error_handlers
@@ -41,7 +41,7 @@ def create_app(engine, config=None, retrainer=None):
     app.extensions[context.RETRAINER] = retrainer
     app.extensions[context.METRICS] = ServiceMetrics(engine, retrainer)
     context.install_request_hooks(app)
-    for blueprint in (bp, system_routes.bp, sagemaker_routes.bp):
+    for blueprint in (bp, system_routes.bp, sagemaker_routes.bp, console_routes.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

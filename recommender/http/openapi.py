@@ -6,6 +6,7 @@ with Schemathesis against it. OpenAPI 3.0 rather than 3.1: it is the version Sch
 and most client generators have supported longest.
 """
 
+from recommender.http import console_routes
 from recommender.limits import MAX_ID
 from recommender.model.trained import VERSION_PATTERN
 
@@ -39,10 +40,10 @@ def document(config):
                 "answers 405 with an Allow header for a method it does not take."
             ),
         },
-        "paths": paths(config),
+        "paths": {**paths(config), **console_routes.openapi_paths()},
         "components": {
             "schemas": schemas(config),
-            "parameters": parameters(config),
+            "parameters": {**parameters(config), **console_routes.openapi_parameters()},
             "headers": headers(),
             "responses": error_responses(config),
             "securitySchemes": {
