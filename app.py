@@ -9,11 +9,13 @@ import logging
 from flask import Blueprint, Flask, current_app, g, jsonify
 from werkzeug.exceptions import NotFound
 
-from recommender.http import console_routes, context, sagemaker_routes, system_routes
+from recommender.http import console_routes, context, discovery_routes, sagemaker_routes, system_routes
 from recommender.http.auth import read_route, write_route
 from recommender.http.config import app_config
 from recommender.http.errors import register_error_handlers
-from recommender.http.parsing import integer_arg, min_ratings_arg, ratings_body, read_body, rejected, user_id_arg
+from recommender.http.parsing import (
+    filters_arg, integer_arg, min_ratings_arg, ratings_body, read_body, rejected, user_id_arg,
+)
 from recommender.http.prometheus import ServiceMetrics
 from recommender.http.wire import prediction_json, recommendations_json, user_rating_json
 from recommender.limits import MAX_ID
@@ -41,7 +43,7 @@ def create_app(engine, config=None, retrainer=None):
     app.extensions[context.RETRAINER] = retrainer
     app.extensions[context.METRICS] = ServiceMetrics(engine, retrainer)
     context.install_request_hooks(app)
-    for blueprint in (bp, system_routes.bp, sagemaker_routes.bp, console_routes.bp):
+    for blueprint in (bp, system_routes.bp, sagemaker_routes.bp, discovery_routes.bp, console_routes.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app
@@ -52,7 +54,8 @@ def create_app(engine, config=None, retrainer=None):
 def top_ratings(user_id, count):
     user_id = user_id_arg(user_id)
     count = integer_arg("count", count, 1, current_app.config["MAX_COUNT"])
-    return jsonify(recommendations_json(context.recommend(user_id, count, min_ratings_arg())))
+    filters = filters_arg()
+    return jsonify(recommendations_json(context.recommend(user_id, count, min_ratings_arg(), filters)))
 
 
 @bp.get("/<user_id>/ratings/<movie_id>")

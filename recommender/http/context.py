@@ -4,6 +4,8 @@ import time
 
 from flask import current_app, g, request
 
+from recommender.http.parsing import QUERY_FILTERS, filter_errors
+
 ENGINE = "recommendation_engine"
 RETRAINER = "retrainer"
 METRICS = "metrics"
@@ -21,9 +23,13 @@ def metrics():
     return current_app.extensions[METRICS]
 
 
-def recommend(user_id, count, min_ratings):
-    """The engine's Recommendations; the response says the version they came from."""
-    recommendations = engine().recommend(user_id, count, min_ratings)
+def recommend(user_id, count, min_ratings, filters=None, names=QUERY_FILTERS):
+    """The engine's Recommendations; the response says the version they came from.
+
+    A filter the model refuses is a 400 naming it as ``names`` spell it.
+    """
+    with filter_errors(names):
+        recommendations = engine().recommend(user_id, count, min_ratings, filters)
     g.model_version = recommendations.model_version
     return recommendations
 

@@ -3,13 +3,20 @@
 Every function raises a 400 (``BadRequest``) that names what was wrong.
 """
 
+import contextlib
 import json
 import re
 
 from flask import current_app, request
 from werkzeug.exceptions import BadRequest
 
-from recommender.limits import MAX_ID
+from recommender.limits import MAX_FILTER_IDS, MAX_ID
+from recommender.model.errors import FilterError
+from recommender.model.filters import Filters
+
+# What each Filters field is called in a query string and in a JSON body (/invocations).
+QUERY_FILTERS = {"genres": "genre", "exclude": "exclude", "include": "include", "exclude_popular": "exclude_popular", "new": "new"}
+JSON_FILTERS = {"genres": "genres", "exclude": "exclude", "include": "include", "exclude_popular": "excludePopular", "new": "new"}
 
 INTEGER = re.compile(r"\d{1,12}", re.ASCII)  # longer is out of range anyway; int() refuses huge texts
 NUMBER = re.compile(r"[+-]?(\d{1,12}(\.\d{0,20})?|\.\d{1,20})", re.ASCII)
@@ -120,4 +127,87 @@ def json_integer(name, value, low, high):
     # type(), not isinstance(): true is an int in Python, and 1.0 is not an integer in the API.
     if type(value) is not int or not low <= value <= high:
         raise BadRequest(f"{name} must be an integer from {low} to {high}, got {json.dumps(value)[:100]}")
+    return value
+
+
+# -- filters and discovery parameters ----------------------------------------------------
+
+
+def optional_integer_arg(name, default, low, high):
+    """The query parameter ``name`` as an int in ``[low, high]``; ``default`` when absent."""
+    text = request.args.get(name)
+    return default if text is None else integer_arg(name, text, low, high)
+
+
+def id_list_arg(name):
+    """The movie ids of a query parameter ``name=1,2,3`` (repeatable); None when absent."""
+    texts = request.args.getlist(name)
+    if not texts:
+        return None
+    parts = [part.strip() for text in texts for part in text.split(",") if part.strip()]
+    if len(parts) > MAX_FILTER_IDS:
+        raise BadRequest(f"{name} lists {len(parts)} movie ids; at most {MAX_FILTER_IDS} are allowed")
+    for part in parts:
+        if not (INTEGER.fullmatch(part) and int(part) <= MAX_ID):
+            raise BadRequest(f"{name} must be movie ids from 0 to {MAX_ID} separated by commas, got {part[:100]!r}")
+    return tuple(int(part) for part in parts)
+
+
+def filters_arg():
+    """The Filters of the query string: genre (repeatable), exclude, include, exclude_popular, new."""
+    genres = tuple(genre.strip() for genre in request.args.getlist("genre"))
+    for genre in genres:
+        if not genre:
+            raise BadRequest("genre must not be empty")
+    return Filters(
+        genres=genres,
+        exclude=id_list_arg("exclude") or (),
+        include=id_list_arg("include"),
+        exclude_popular=optional_integer_arg("exclude_popular", 0, 0, MAX_ID),
+        new=optional_integer_arg("new", 0, 0, MAX_ID),
+    )
+
+
+def json_id_list(name, value):
+    if not isinstance(value, list) or len(value) > MAX_FILTER_IDS:
+        raise BadRequest(f"{name} must be a list of at most {MAX_FILTER_IDS} movie ids")
+    return tuple(json_integer(f"{name}[{index}]", movie_id, 0, MAX_ID) for index, movie_id in enumerate(value))
+
+
+def json_filters(body):
+    """The Filters of a JSON body's keys genres, exclude, include, excludePopular, new."""
+    genres = body.get("genres", [])
+    if not isinstance(genres, list) or not all(isinstance(genre, str) and genre.strip() for genre in genres):
+        raise BadRequest("genres must be a list of genre names")
+    return Filters(
+        genres=tuple(genre.strip() for genre in genres),
+        exclude=json_id_list("exclude", body.get("exclude", [])),
+        include=json_id_list("include", body["include"]) if "include" in body else None,
+        exclude_popular=json_integer("excludePopular", body.get("excludePopular", 0), 0, MAX_ID),
+        new=json_integer("new", body.get("new", 0), 0, MAX_ID),
+    )
+
+
+@contextlib.contextmanager
+def filter_errors(names=QUERY_FILTERS):
+    """A FilterError of the model as a 400 naming the parameter as the client spelled it."""
+    try:
+        yield
+    except FilterError as error:
+        raise BadRequest(f"{names.get(error.parameter, error.parameter)}: {error.reason}") from None
+
+
+def text_arg(name, max_length=200):
+    """A required, non-blank query parameter of at most ``max_length`` characters."""
+    text = request.args.get(name, "").strip()
+    if not text or len(text) > max_length:
+        raise BadRequest(f"{name} must be 1 to {max_length} characters of text")
+    return text
+
+
+def choice_arg(name, choices):
+    """A query parameter that is one of ``choices``; the first when absent."""
+    value = request.args.get(name, choices[0])
+    if value not in choices:
+        raise BadRequest(f"{name} must be one of {', '.join(choices)}, got {value[:50]!r}")
     return value

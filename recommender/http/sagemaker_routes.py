@@ -7,12 +7,13 @@ from werkzeug.exceptions import BadRequest
 
 from recommender.http.auth import read_route
 from recommender.http.context import engine, recommend
-from recommender.http.parsing import json_body, json_integer, read_body
+from recommender.http.parsing import JSON_FILTERS, json_body, json_filters, json_integer, read_body
 from recommender.http.wire import recommendations_json
 from recommender.limits import DEFAULT_COUNT, MAX_ID
 from recommender.model.errors import NotFittedError
 
-INVOCATION_KEYS = ("userId", "userIds", "count", "minRatings")
+FILTER_KEYS = ("genres", "exclude", "include", "excludePopular", "new")
+INVOCATION_KEYS = ("userId", "userIds", "count", "minRatings", *FILTER_KEYS)
 
 bp = Blueprint("sagemaker", __name__)
 
@@ -31,17 +32,23 @@ def invocations():
     """Top-N lists for SageMaker: the top-N route's body for one user, ``{"results": [...]}`` for several.
 
     The body is JSON whatever its content type: ``{"userId": 1}`` or ``{"userIds": [1, 2]}``,
-    with optional ``count`` (default 10) and ``minRatings`` (default ``DEFAULT_MIN_RATINGS``).
+    with optional ``count`` (default 10) and ``minRatings`` (default ``DEFAULT_MIN_RATINGS``),
+    and the filters of the top-N route as ``genres``, ``exclude``, ``include``,
+    ``excludePopular`` and ``new``.
     """
     body = invocation_body(read_body())
     config = current_app.config
     count = json_integer("count", body.get("count", min(DEFAULT_COUNT, config["MAX_COUNT"])), 1, config["MAX_COUNT"])
     min_ratings = json_integer("minRatings", body.get("minRatings", config["DEFAULT_MIN_RATINGS"]), 0, MAX_ID)
+    filters = json_filters(body)
+
+    def top(user_id):
+        return recommendations_json(recommend(user_id, count, min_ratings, filters, JSON_FILTERS))
+
     if "userId" in body:
-        user_id = json_integer("userId", body["userId"], 0, MAX_ID)
-        return jsonify(recommendations_json(recommend(user_id, count, min_ratings)))
+        return jsonify(top(json_integer("userId", body["userId"], 0, MAX_ID)))
     user_ids = user_ids_arg(body["userIds"], config["MAX_BATCH_USERS"])
-    return jsonify(results=[recommendations_json(recommend(user_id, count, min_ratings)) for user_id in user_ids])
+    return jsonify(results=[top(user_id) for user_id in user_ids])
 
 
 def invocation_body(data):

@@ -6,11 +6,14 @@ def movie_json(movie):
 
 
 def prediction_json(prediction):
-    return {
+    body = {
         **movie_json(prediction.movie),
         "predictedRating": round(prediction.rating, 4),
         "ratingsCount": prediction.movie.ratings_count,
     }
+    if prediction.reason:
+        body["reason"] = prediction.reason
+    return body
 
 
 def user_rating_json(user_rating):
@@ -23,6 +26,7 @@ def recommendations_json(recommendations):
         "userId": recommendations.user_id,
         "personalized": recommendations.personalized,
         "modelVersion": recommendations.model_version,
+        **list_extras(recommendations.filters, recommendations.candidates),
         "recommendations": [prediction_json(p) for p in recommendations.items],
     }
 
@@ -53,4 +57,52 @@ def training_json(status):
         "lastError": status.last_error,
         "consecutiveFailures": status.consecutive_failures,
         "nextRetryInSeconds": status.next_retry_in_seconds,
+    }
+
+
+def movie_details_json(details):
+    """A movie as discovery routes show it."""
+    return {
+        **movie_json(details.movie),
+        "year": details.year,
+        "ratingsCount": details.movie.ratings_count,
+        "meanRating": None if details.mean_rating is None else round(details.mean_rating, 4),
+    }
+
+
+def filters_json(filters):
+    """The filters a list applied (only those given), as the response echoes them."""
+    names = {"exclude_popular": "excludePopular"}
+    return {names.get(name, name): value for name, value in filters.applied().items()}
+
+
+def list_extras(filters, candidates):
+    """What a filtered list adds to its body: the filters applied, and how many movies were left if too few."""
+    extras = {}
+    if filters is not None and filters.applied():
+        extras["filters"] = filters_json(filters)
+    if candidates is not None:
+        extras["candidates"] = candidates
+    return extras
+
+
+def similar_json(similar):
+    return {
+        "movie": movie_details_json(similar.movie),
+        "basis": similar.basis,
+        "modelVersion": similar.model_version,
+        **list_extras(similar.filters, similar.candidates),
+        "similar": [
+            {**movie_details_json(details), "similarity": round(similarity, 6), "reason": reason}
+            for details, similarity, reason in similar.items
+        ],
+    }
+
+
+def popular_json(popular):
+    return {
+        "by": popular.by,
+        "modelVersion": popular.model_version,
+        **list_extras(popular.filters, popular.candidates),
+        "movies": [{**movie_details_json(details), "reason": reason} for details, reason in popular.items],
     }

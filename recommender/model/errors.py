@@ -24,3 +24,12 @@ class InvalidRatingError(RecommendationError, ValueError):
         super().__init__(f"rating {index}: {reason}")
         self.index = index
         self.reason = reason
+
+
+class FilterError(RecommendationError, ValueError):
+    """A filter that cannot apply; ``parameter`` is the Filters field that was wrong."""
+
+    def __init__(self, parameter, reason):
+        super().__init__(f"{parameter}: {reason}")
+        self.parameter = parameter
+        self.reason = reason

@@ -15,9 +15,10 @@ import numpy as np
 
 from recommender.limits import DEFAULT_MIN_RATINGS
 from recommender.model.errors import InvalidRatingError, NotFittedError, UnknownMovieError
+from recommender.model.filters import NO_FILTERS, pick
 from recommender.model.fold_in import fold_in
 from recommender.model.results import ModelSummary, Prediction, Recommendations, UserRating
-from recommender.model.scoring import clip_rating, score_rows, top_rows
+from recommender.model.scoring import clip_rating, score_rows
 from recommender.model.trained import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class LiveModel:
     def _user_state(serving, user_id):
         return serving.users.get(user_id) or serving.model.user(user_id)
 
-    def recommend(self, user_id, count=10, min_ratings=DEFAULT_MIN_RATINGS):
+    def recommend(self, user_id, count=10, min_ratings=DEFAULT_MIN_RATINGS, filters=None):
         """Top movies for a user, best first, never one the user has rated.
 
         Parameters
@@ -74,13 +75,21 @@ class LiveModel:
         count : int
             At most this many movies.
         min_ratings : int
-            Only movies with at least this many ratings are candidates.
+            Only movies with at least this many ratings are candidates (new movies
+            reserved by ``filters.new`` excepted).
+        filters : recommender.model.filters.Filters, optional
+            Business rules on the candidates; see that module.
 
         Returns
         -------
         Recommendations
             Personalized when the user has a factor vector, otherwise the movies with
             the best damped mean rating.
+
+        Raises
+        ------
+        FilterError
+            When ``filters`` cannot apply to this model (an unknown genre, say).
         """
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
@@ -88,6 +97,7 @@ class LiveModel:
             raise ValueError(f"min_ratings must be at least 0, got {min_ratings}")
         serving = self._current()
         model, user = serving.model, self._user_state(serving, user_id)
+        filters = (filters or NO_FILTERS).check(model)
         personalized = user.factors is not None
         if personalized:
             scores = score_rows(model, user, slice(None))
@@ -95,13 +105,19 @@ class LiveModel:
         else:
             scores = model.catalog.damped_mean
             eligible = model.catalog.ratings_count >= max(min_ratings, 1)
-        scores = np.where(eligible, scores, -np.inf)
-        scores[user.rows] = -np.inf
-        items = [
-            Prediction(model.catalog.movie(row), clip_rating(model, scores[row]), personalized)
-            for row in top_rows(scores, count)
-        ]
-        return Recommendations(user_id, personalized, model.version, items)
+        best, new, candidates = pick(model, scores, eligible, filters, user.rows, count)
+        reason = "personalized" if personalized else "popular"
+        items = [self._prediction(model, user, row, personalized, reason, scores) for row in best]
+        items += [self._prediction(model, user, row, personalized, "new", scores) for row in new]
+        return Recommendations(user_id, personalized, model.version, items, filters, candidates)
+
+    @staticmethod
+    def _prediction(model, user, row, personalized, reason, scores):
+        if reason == "new" and not (personalized and model.has_factors[row]):
+            score = model.catalog.damped_mean[row]  # a movie ALS did not see has no personal score
+        else:
+            score = scores[row]
+        return Prediction(model.catalog.movie(row), clip_rating(model, score), personalized, reason)
 
     def predict(self, user_id, movie_id):
         """Predicted rating of one movie for one user.

@@ -1,11 +1,15 @@
 """The movies of a trained model: ids in catalog order with titles, genres and rating statistics."""
 
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from recommender.limits import MAX_ID
-from recommender.model.results import Movie
+from recommender.model.results import Movie, MovieDetails
+
+YEAR = re.compile(r"\((\d{4})(?:[-\u2013]\d{0,4})?\)\s*$")  # MovieLens's "Title (1995)", or "(2009-2011)" of series
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,8 @@ class MovieTable:
     genres: list  # tuples of genre names
     ratings_count: np.ndarray  # int64
     damped_mean: np.ndarray  # float64, the popularity score of non-personalized lists
+    mean_rating: np.ndarray = None  # float64, NaN for a movie without ratings
+    first_rated: np.ndarray = None  # int64, timestamp of the movie's first training rating; -1 when none
 
     def row(self, movie_id):
         """Row of ``movie_id``, or -1 when it is not in the catalog."""
@@ -43,6 +49,18 @@ class MovieTable:
             genres=self.genres[row],
             ratings_count=int(self.ratings_count[row]),
         )
+
+
+    def details(self, row):
+        """The movie of ``row`` with its year (from the title) and mean rating, each None when unknown."""
+        mean = float(self.mean_rating[row])
+        return MovieDetails(self.movie(row), year_of(self.titles[row]), None if math.isnan(mean) else mean)
+
+
+def year_of(title):
+    """The year a MovieLens title ends with, ``(1995)``; None when it has none."""
+    found = YEAR.search(title or "")
+    return int(found.group(1)) if found else None
 
 
 def parse_genres(genres):

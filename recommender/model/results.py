@@ -12,20 +12,61 @@ class Movie:
 
 
 @dataclass(frozen=True)
+class MovieDetails:
+    """A movie as discovery shows it: with its year and mean rating (None when unknown)."""
+
+    movie: Movie
+    year: object
+    mean_rating: object
+
+
+@dataclass(frozen=True)
 class Prediction:
-    """A movie with the rating predicted for one user, clipped to the rating scale."""
+    """A movie with the rating predicted for one user, clipped to the rating scale.
+
+    ``reason`` says why it is in a list: "personalized", "popular" or "new" (a place
+    reserved for the newest movies).
+    """
 
     movie: Movie
     rating: float
     personalized: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True)
 class Recommendations:
+    """A top-N list; ``filters`` are those applied, ``candidates`` how many movies were left when fewer than asked."""
+
     user_id: int
     personalized: bool
     model_version: str
     items: list
+    filters: object = None  # recommender.model.filters.Filters
+    candidates: int = None
+
+
+@dataclass(frozen=True)
+class SimilarMovies:
+    """Movies like ``movie``, most similar first; ``basis`` is "factors" or "genres"."""
+
+    movie: MovieDetails
+    basis: str
+    items: list  # (MovieDetails, similarity)
+    filters: object
+    candidates: int
+    model_version: str
+
+
+@dataclass(frozen=True)
+class PopularMovies:
+    """The catalog's most popular movies, ranked ``by`` "rating" (damped mean) or "count"."""
+
+    by: str
+    items: list  # Prediction-like (MovieDetails, reason)
+    filters: object
+    candidates: int
+    model_version: str
 
 
 @dataclass(frozen=True)

@@ -87,10 +87,14 @@ def movie_table(movies, ratings, popularity_damping):
         F.max("rating").alias("max"),
         F.avg("rating").alias("mean"),
     ).first().asDict()
-    per_movie = ratings.groupBy("movieId").agg(F.count(F.lit(1)).alias("n"), F.sum("rating").alias("total"))
+    per_movie = ratings.groupBy("movieId").agg(
+        F.count(F.lit(1)).alias("n"), F.sum("rating").alias("total"), F.min("timestamp").alias("first"),
+    )
     table = movies.join(per_movie, "movieId", "left").orderBy("movieId").toArrow()
     counts = np.nan_to_num(table.column("n").to_numpy(zero_copy_only=False).astype(np.float64)).astype(np.int64)
     totals = np.nan_to_num(table.column("total").to_numpy(zero_copy_only=False).astype(np.float64))
+    # what "new" means for discovery: the movie's first rating in the training data
+    first = table.column("first").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     mean = summary["mean"] if summary["mean"] is not None else 0.0
     catalog = MovieTable(
         movie_ids=table.column("movieId").to_numpy(zero_copy_only=False).astype(np.int64),
@@ -98,6 +102,8 @@ def movie_table(movies, ratings, popularity_damping):
         genres=[parse_genres(g) for g in table.column("genres").to_pylist()],
         ratings_count=counts,
         damped_mean=(totals + popularity_damping * mean) / (counts + popularity_damping),
+        mean_rating=np.divide(totals, counts, out=np.full(len(counts), np.nan), where=counts > 0),
+        first_rated=first,
     )
     log.info(
         "%d ratings by %d users on %d catalog movies, scale %s..%s (%.1fs)",

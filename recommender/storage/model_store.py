@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 VERSION_FOLDER = re.compile(VERSION_PATTERN)
 # Bumped whenever TrainedModel's fields change meaning; saved models of another format
 # are passed over (and retrained) rather than served wrongly.
-FORMAT = 3  # 2: biased model (score_offset, user_bias, item_bias); 3: no global_mean, popularity_damping saved
+# 2: biased model (score_offset, user_bias, item_bias); 3: no global_mean, popularity_damping saved;
+# 4: catalog.mean_rating and catalog.first_rated (discovery)
+FORMAT = 4
 FILES = ("arrays.npz", "catalog.json", "meta.json")
 
 
