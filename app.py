@@ -9,7 +9,7 @@ import logging
 from flask import Blueprint, Flask, current_app, g, jsonify
 from werkzeug.exceptions import NotFound
 
-from recommender.http import console_routes, context, discovery_routes, sagemaker_routes, system_routes
+from recommender.http import console_routes, context, discovery_routes, model_routes, sagemaker_routes, system_routes
 from recommender.http.auth import read_route, write_route
 from recommender.http.config import app_config
 from recommender.http.errors import register_error_handlers
@@ -26,13 +26,14 @@ log = logging.getLogger(__name__)
 bp = Blueprint("ratings", __name__)
 
 
-def create_app(engine, config=None, retrainer=None):
+def create_app(engine, config=None, retrainer=None, models=None):
     """Build the Flask app serving ``engine``, a RecommendationEngine.
 
     ``config`` overrides the keys of ``recommender.http.config.DEFAULT_CONFIG`` and any
     Flask setting except ``DEBUG``: debug mode would answer errors with tracebacks, so it
     is refused. ``retrainer`` (a Retrainer) is told of new ratings, started by ``POST
-    /admin/retrain`` and reported by ``/health``. Until the engine has a model, reads and
+    /admin/retrain`` and reported by ``/health``. ``models`` (the Service) gives the model
+    catalog, activation and drift routes (404 without it). Until the engine has a model, reads and
     writes answer 503 with ``Retry-After``.
     """
     app = Flask(__name__)
@@ -41,9 +42,11 @@ def create_app(engine, config=None, retrainer=None):
     app.json.sort_keys = False
     app.extensions[context.ENGINE] = engine
     app.extensions[context.RETRAINER] = retrainer
-    app.extensions[context.METRICS] = ServiceMetrics(engine, retrainer)
+    app.extensions[context.MODELS] = models
+    app.extensions[context.METRICS] = ServiceMetrics(engine, retrainer, None if models is None else models.drift)
     context.install_request_hooks(app)
-    for blueprint in (bp, system_routes.bp, sagemaker_routes.bp, discovery_routes.bp, console_routes.bp):
+    blueprints = (bp, system_routes.bp, sagemaker_routes.bp, discovery_routes.bp, model_routes.bp, console_routes.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

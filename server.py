@@ -12,6 +12,9 @@ from paste.translogger import TransLogger
 from app import create_app
 from recommender.http.auth import load_api_keys
 from recommender.http.cheroot_server import run_in_cherrypy
+from recommender.offline.drift import add_drift_arguments, thresholds_of
+from recommender.offline.heldout import Holdout
+from recommender.service.quality_gate import QualityGate
 from recommender.service.config import ServiceConfig
 from recommender.service.lifecycle import Service
 from recommender.service.logs import ACCESS_LOGGER, log_in_background
@@ -73,21 +76,50 @@ def parse_args(argv):
     parser.add_argument("--max-lines", type=int, default=1000, help="most ratings in one POST; more gets 400")
     parser.add_argument("--access-log", help="file of the access log (default: the service's log on stderr)")
     parser.add_argument("--verbose", action="store_true", help="show Spark's and py4j's own INFO logs")
+    add_catalog_arguments(parser)
     params_file.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         args.params = params_file.params_of(args)
+        args.holdout = Holdout(share=args.holdout_share)
+        args.drift = thresholds_of(args)
         args.api_keys = load_api_keys(args.api_keys_file)  # bad keys stop here, before Spark starts
     except (ValueError, OSError) as error:
         parser.error(str(error))
     return args
 
 
+def add_catalog_arguments(parser):
+    group = parser.add_argument_group("model catalog, quality gate and drift (docs/models.md)")
+    group.add_argument(
+        "--holdout-share", type=float, default=Holdout().share,
+        help="seeded share of ratings kept out of fitting to measure each version on (default %(default)s)",
+    )
+    group.add_argument("--gate", choices=("on", "off"), default="on", help="the quality gate on retrains")
+    group.add_argument(
+        "--gate-rmse", type=float, default=QualityGate().rmse,
+        help="reject a retrain whose held-out RMSE is worse by more than this (default %(default)s)",
+    )
+    group.add_argument(
+        "--gate-ndcg", type=float, default=QualityGate().ndcg,
+        help="reject a retrain whose held-out NDCG@10 is lower by more than this share (default %(default)s)",
+    )
+    group.add_argument(
+        "--retrain-policy", choices=("count", "drift"), default="count",
+        help="count: retrain after --retrain-after-ratings/-seconds; drift: also when drift of the new ratings "
+        "says so (the count and time stay as upper bounds)",
+    )
+    group.add_argument("--drift-interval", type=float, default=60.0, help="seconds between drift checks")
+    add_drift_arguments(parser)
+
+
 def service_config(args):
     return ServiceConfig(
         dataset=args.dataset, state_dir=args.state_dir, params=args.params, model_dir=args.model_dir,
         force_retrain=args.retrain, retrain_after_ratings=args.retrain_after_ratings,
-        retrain_after_seconds=args.retrain_after_seconds, keep_models=args.keep_models,
+        retrain_after_seconds=args.retrain_after_seconds, keep_models=args.keep_models, holdout=args.holdout,
+        gate=QualityGate(rmse=args.gate_rmse, ndcg=args.gate_ndcg, enabled=args.gate == "on"),
+        retrain_policy=args.retrain_policy, drift_interval=args.drift_interval, drift=args.drift,
     )
 
 
@@ -103,7 +135,7 @@ def app_config(args):
 def serve(spark, args):
     """Listen at once (``/health`` and ``/ready`` answer), then load or train the model."""
     service = Service(spark, service_config(args), on_failure=cherrypy.engine.exit)
-    app = create_app(service.engine, app_config(args), service.retrainer)
+    app = create_app(service.engine, app_config(args), service.retrainer, service)
     if not args.api_keys:
         log.warning("no API keys configured: anyone who can reach the service can post ratings")
     try:

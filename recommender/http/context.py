@@ -9,6 +9,7 @@ from recommender.http.parsing import QUERY_FILTERS, filter_errors
 ENGINE = "recommendation_engine"
 RETRAINER = "retrainer"
 METRICS = "metrics"
+MODELS = "models"
 
 
 def engine():
@@ -17,6 +18,11 @@ def engine():
 
 def retrainer():
     return current_app.extensions[RETRAINER]
+
+
+def models():
+    """The service's catalog, activation and drift monitor (recommender.service.lifecycle.Service), or None."""
+    return current_app.extensions[MODELS]
 
 
 def metrics():

@@ -136,6 +136,7 @@ def paths(config):
                 errors=("403",), secured=True,
             ),
         },
+        **model_paths(read),
         "/metrics": {
             "get": operation(
                 "metrics", "Prometheus metrics, in its text exposition format 0.0.4.",
@@ -151,6 +152,40 @@ def paths(config):
                 "openapi", "This document.",
                 {"200": json_response("The OpenAPI document.", {"type": "object", "required": ["openapi", "paths"]})},
                 loading=False,
+            ),
+        },
+    }
+
+
+def model_paths(read):
+    """The model catalog, activation and drift routes (recommender.http.model_routes)."""
+    no_catalog = "404"  # also: an app serving a bare engine keeps no catalog
+    return {
+        "/models": {
+            "get": operation(
+                "listModels", "Every saved model version, newest first: metrics, which serves, which were rejected.",
+                ok("ModelCatalog", "The catalog."), errors=(no_catalog,), loading=False, **read,
+            ),
+        },
+        "/models/{version}": {
+            "get": operation(
+                "getModel", "One saved model version.", ok("CatalogEntry", "The version."),
+                params=("version",), errors=("400", no_catalog), loading=False, **read,
+            ),
+        },
+        "/admin/models/{version}/activate": {
+            "post": operation(
+                "activateModel",
+                "Serve a saved version now (rollback or roll forward), with the logged ratings folded in. "
+                "403 when no API key is configured.",
+                ok("CatalogEntry", "The version now serving."),
+                params=("version",), errors=("400", "403", no_catalog), secured=True,
+            ),
+        },
+        "/drift": {
+            "get": operation(
+                "drift", "Drift of the ratings the serving model lacks against its training ratings.",
+                ok("DriftReport", "The latest drift report, with both histograms."), errors=(no_catalog,), **read,
             ),
         },
     }
@@ -282,6 +317,10 @@ def parameters(config):
         "user_id": path_integer("user_id", 0, MAX_ID, "Any user id; user 0 is free to try things with."),
         "movie_id": path_integer("movie_id", 0, MAX_ID, "A movie of the catalog (another one is 404)."),
         "count": path_integer("count", 1, config["MAX_COUNT"], "How many movies at most."),
+        "version": {
+            "name": "version", "in": "path", "required": True, "description": "A saved model version.",
+            "schema": {"type": "string", "pattern": MODEL_VERSION_PATTERN},
+        },
         "min_ratings": {
             "name": "min_ratings", "in": "query", "required": False,
             "description": "Only movies with at least this many ratings.",
@@ -320,7 +359,7 @@ ERRORS = {
     "400": ("A path or query parameter out of range, or a bad body: nothing of it was applied.", ()),
     "401": ("No 'Authorization: Bearer <key>' header, or not a configured key.", ("WWW-Authenticate",)),
     "403": ("The route is disabled: no API key is configured.", ()),
-    "404": ("An unknown movie.", ()),
+    "404": ("An unknown movie or model version.", ()),
     "405": ("A method the route does not take.", ("Allow",)),
     "413": ("The body is over the size limit.", ()),
     "500": ("An unexpected failure, logged on the server.", ()),
@@ -400,7 +439,66 @@ def schemas(config):
         "Ready": closed({"ready": {"type": "boolean", "enum": [True]}, "modelVersion": version}),
         "Ping": closed({"status": {"type": "string", "enum": ["ok"]}, "modelVersion": version}),
         "RetrainRequested": closed({"status": {"type": "string"}, "training": training_status(count)}),
+        "CatalogEntry": catalog_entry(version, count),
+        "ModelCatalog": closed({
+            "serving": {**version, "nullable": True},
+            "activated": {**version, "nullable": True},
+            "models": {"type": "array", "items": ref("CatalogEntry")},
+        }),
+        "DriftReport": drift_report(version, count),
     }
+
+
+def nullable_object(description):
+    return {"type": "object", "nullable": True, "description": description}
+
+
+def catalog_entry(version, count):
+    return closed({
+        "modelVersion": version,
+        "trainedAt": {"type": "string", "format": "date-time"},
+        "serving": {"type": "boolean"},
+        "rejected": {"type": "boolean"},
+        "rejection": {
+            **closed({"reason": {"type": "string"}, "serving": version, "at": {"type": "string", "format": "date-time"}}),
+            "nullable": True,
+        },
+        "params": {"type": "object", "description": "The training parameters."},
+        "logPosition": count,
+        "dataFingerprint": {"type": "string"},
+        "trainingSeconds": {"type": "number", "nullable": True},
+        "counts": nullable_object("ratings, fitted_ratings, heldout_ratings, users, movies"),
+        "heldout": nullable_object(
+            "Metrics on the held-out ratings: rmse, mae, rated_pairs, ndcg_at_10 (the served order), "
+            "popular_ndcg_at_10, ranking_users; and share, seed, min_user_ratings, seconds"
+        ),
+    })
+
+
+def drift_report(version, count):
+    number = {"type": "number"}
+    nullable_number = {"type": "number", "nullable": True}
+    ratings = closed({
+        "ratings": count, "mean": nullable_number, "median": nullable_number,
+        "histogram": {"type": "array", "items": count},
+    })
+    return closed({
+        "modelVersion": version,
+        "retrain": {"type": "boolean"},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "score": number,
+        "klDivergence": number,
+        "meanShift": number,
+        "medianShift": number,
+        "newUsersShare": number,
+        "newMoviesShare": number,
+        "model": {"type": "object", "description": "rmse, mae, rated_pairs on the newer ratings; heldout_rmse, "
+                  "heldout_mae; rmse_increase"},
+        "bins": {"type": "array", "items": number, "description": "Histogram bin centres (stars)."},
+        "reference": ratings,
+        "current": ratings,
+        "thresholds": {"type": "object", "description": "The decision's thresholds and weights."},
+    })
 
 
 def model_summary(version, count):
@@ -441,4 +539,10 @@ def training_status(count):
         "lastError": nullable_string,
         "consecutiveFailures": count,
         "nextRetryInSeconds": {"type": "number", "minimum": 0, "nullable": True},
+        "policy": {"type": "string", "enum": ["count", "drift"]},
+        "rejected": count,
+        "lastRejection": {
+            **closed({"version": {"type": "string"}, "reason": {"type": "string"}, "at": {"type": "string"}}),
+            "nullable": True,
+        },
     })

@@ -20,9 +20,11 @@ class ServiceMetrics:
         Read at scrape time for the serving model.
     retrainer : recommender.service.retraining.Retrainer or None
         Read at scrape time for retrain counts, durations and the last error.
+    drift : recommender.service.drift_monitor.DriftMonitor or None
+        Its latest report's score is shown (a scrape never runs a check).
     """
 
-    def __init__(self, engine, retrainer=None):
+    def __init__(self, engine, retrainer=None, drift=None):
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "recommender_http_requests", "HTTP requests answered, by route, method and status",
@@ -36,7 +38,7 @@ class ServiceMetrics:
             "recommender_ratings_ingested", "Ratings accepted (durably logged) by this process",
             registry=self.registry,
         )
-        self.registry.register(ModelAndTrainingCollector(engine, retrainer))
+        self.registry.register(ModelAndTrainingCollector(engine, retrainer, drift))
 
     def observe_request(self, route, method, status, started):
         """Count a request answered with ``status``; ``started`` is its ``time.perf_counter()``."""
@@ -52,9 +54,10 @@ class ServiceMetrics:
 class ModelAndTrainingCollector:
     """Reads the serving model and retraining state when scraped, so they are never stale."""
 
-    def __init__(self, engine, retrainer):
+    def __init__(self, engine, retrainer, drift=None):
         self.engine = engine
         self.retrainer = retrainer
+        self.drift = drift
 
     def describe(self):
         return []  # the families depend on state; collect() at registration would need a model
@@ -68,6 +71,15 @@ class ModelAndTrainingCollector:
             info.add_metric([model.version], {})
         yield loaded
         yield info
+        if model is not None:
+            yield heldout_family(model)
+        if self.drift is not None and self.drift.latest is not None:
+            score = GaugeMetricFamily("recommender_drift_score", "Weighted data drift score of the latest drift check")
+            score.add_metric([], self.drift.latest.score)
+            retrain = GaugeMetricFamily("recommender_drift_retrain", "1 when the latest drift check says retrain")
+            retrain.add_metric([], int(self.drift.latest.retrain))
+            yield score
+            yield retrain
         if self.retrainer is not None:
             yield from self.retraining_families(self.retrainer)
 
@@ -76,6 +88,7 @@ class ModelAndTrainingCollector:
         retrains = CounterMetricFamily("recommender_retrains", "Retrains finished, by outcome", labels=["outcome"])
         retrains.add_metric(["success"], retrainer.retrains)
         retrains.add_metric(["failure"], retrainer.failures_total)
+        retrains.add_metric(["rejected"], retrainer.rejected)
         seconds = CounterMetricFamily("recommender_retrain_duration_seconds", "Time spent in retrains")
         seconds.add_metric([], retrainer.seconds_total)
         last = GaugeMetricFamily("recommender_last_retrain_duration_seconds", "Duration of the last retrain")
@@ -88,4 +101,22 @@ class ModelAndTrainingCollector:
         )
         if retrainer.last_error:
             error.add_metric([retrainer.last_error], {})
-        return [retrains, seconds, last, running, error]
+        rejection = InfoMetricFamily(
+            "recommender_last_rejected_model", "The last retrained model the quality gate rejected, and why",
+            labels=["version", "reason"],
+        )
+        if retrainer.last_rejection:
+            rejection.add_metric([retrainer.last_rejection["version"], retrainer.last_rejection["reason"]], {})
+        return [retrains, seconds, last, running, error, rejection]
+
+
+def heldout_family(model):
+    """The serving model's held-out metrics, measured when it was trained."""
+    family = GaugeMetricFamily(
+        "recommender_model_heldout", "Held-out metrics of the serving model, measured at training", labels=["metric"]
+    )
+    heldout = (model.record or {}).get("heldout") or {}
+    for name in ("rmse", "mae", "ndcg_at_10", "popular_ndcg_at_10"):
+        if heldout.get(name) is not None:
+            family.add_metric([name], heldout[name])
+    return family

@@ -1,5 +1,7 @@
 """The JSON shapes of the API, made from the model's plain results; the only place they are made."""
 
+import dataclasses
+
 
 def movie_json(movie):
     return {"movieId": movie.movie_id, "title": movie.title, "genres": list(movie.genres)}
@@ -57,6 +59,59 @@ def training_json(status):
         "lastError": status.last_error,
         "consecutiveFailures": status.consecutive_failures,
         "nextRetryInSeconds": status.next_retry_in_seconds,
+        "policy": status.policy,
+        "rejected": status.rejected,
+        "lastRejection": status.last_rejection,
+    }
+
+
+def catalog_entry_json(entry, serving_version):
+    """A CatalogEntry as ``/models`` shows it."""
+    record = entry.record or {}
+    return {
+        "modelVersion": entry.version,
+        "trainedAt": entry.trained_at,
+        "serving": entry.version == serving_version,
+        "rejected": entry.rejection is not None,
+        "rejection": entry.rejection,
+        "params": entry.params,
+        "logPosition": entry.log_position,
+        "dataFingerprint": entry.data_fingerprint,
+        "trainingSeconds": record.get("seconds"),
+        "counts": record.get("counts"),
+        "heldout": record.get("heldout"),
+    }
+
+
+def catalog_json(entries, serving_version, activated):
+    return {
+        "serving": serving_version,
+        "activated": activated,
+        "models": [catalog_entry_json(entry, serving_version) for entry in entries],
+    }
+
+
+def ratings_summary_json(summary):
+    return {"ratings": summary.ratings, "mean": summary.mean, "median": summary.median, "histogram": summary.histogram}
+
+
+def drift_json(report):
+    """A DriftReport as ``/drift`` and ``drift.py --json`` show it."""
+    return {
+        "modelVersion": report.model_version,
+        "retrain": report.retrain,
+        "reasons": report.reasons,
+        "score": report.score,
+        "klDivergence": report.kl_divergence,
+        "meanShift": report.mean_shift,
+        "medianShift": report.median_shift,
+        "newUsersShare": report.new_users_share,
+        "newMoviesShare": report.new_movies_share,
+        "model": report.model,
+        "bins": report.bins,
+        "reference": ratings_summary_json(report.reference),
+        "current": ratings_summary_json(report.current),
+        "thresholds": dataclasses.asdict(report.thresholds),
     }
 
 

@@ -216,21 +216,11 @@ class LiveModel:
         covered : int
             How many of them the model to be served was trained on.
         """
-        users = logged.column("userId").to_numpy().astype(np.int64)[covered:]
-        movies = logged.column("movieId").to_numpy().astype(np.int64)[covered:]
-        values = logged.column("rating").to_numpy().astype(np.float32)[covered:]
-        order = np.argsort(users, kind="stable")  # by user, in log order within each
-        starts = np.flatnonzero(np.r_[True, users[order][1:] != users[order][:-1]]) if len(users) else []
-        unmodelled = {}
-        for begin, end in zip(starts, [*starts[1:], len(order)]):
-            mine = order[begin:end]
-            # the last rating of each movie wins, as it did when it was accepted
-            last = len(mine) - 1 - np.unique(movies[mine][::-1], return_index=True)[1]
-            unmodelled[int(users[mine[0]])] = [(covered + int(mine[-1]) + 1, movies[mine][last], values[mine][last])]
+        unmodelled = unmodelled_of(logged, covered)
         with self._write_lock:
             self._accepted = logged.num_rows
             self._unmodelled = unmodelled
-        log.info("%d logged ratings of %d users replayed on top of the model", len(users), len(unmodelled))
+        log.info("%d logged ratings of %d users replayed on top of the model", logged.num_rows - covered, len(unmodelled))
 
     def accepted_position(self):
         """(ratings accepted, log bytes holding them): what a retrain started now covers."""
@@ -254,20 +244,65 @@ class LiveModel:
             current = self._serving
             if current is not None and model.version <= current.model.version:
                 raise ValueError(f"model {model.version} is not newer than {current.model.version}")
-            users = {}
-            for user_id, entries in list(self._unmodelled.items()):
-                entries = [entry for entry in entries if entry[0] > model.log_position]
-                if not entries:
-                    del self._unmodelled[user_id]
-                    continue
-                self._unmodelled[user_id] = entries
-                state = model.user(user_id)
-                for _, movie_ids, values in entries:
-                    known = model.catalog.known(movie_ids)
-                    state = fold_in(model, state.rows, state.ratings, movie_ids[known], values[known])
-                users[user_id] = state
-            self._serving = Serving(model, users)
+            self._serve(model)
+
+    def activate(self, model):
+        """Serve ``model`` now, newer or older than the one serving (a rollback), with every logged rating
+        after its data folded in.
+
+        The ratings log is read again under the write lock, as ``swap_model`` can only fold in
+        what the serving model lacks: nothing is accepted in between, so nothing is missed.
+        """
+        with self._write_lock:
+            if self.ratings_log is not None:
+                logged = self.ratings_log.read(self.ratings_log.size)
+                self._accepted = logged.num_rows
+                self._unmodelled = unmodelled_of(logged, min(model.log_position, logged.num_rows))
+            self._serve(model)
+
+    def unmodelled_ratings(self):
+        """The accepted ratings the serving model lacks, the newest per (user, movie): (users, movies, ratings)."""
+        with self._write_lock:
+            entries = [(user, movies, values) for user, items in self._unmodelled.items() for _, movies, values in items]
+        if not entries:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+        users = np.concatenate([np.full(len(movies), user, np.int64) for user, movies, _ in entries])
+        return users, np.concatenate([m for _, m, _ in entries]), np.concatenate([v for _, _, v in entries])
+
+    def _serve(self, model):
+        """Serve ``model`` with the unmodelled ratings folded in; the caller holds the write lock."""
+        users = {}
+        for user_id, entries in list(self._unmodelled.items()):
+            entries = [entry for entry in entries if entry[0] > model.log_position]
+            if not entries:
+                del self._unmodelled[user_id]
+                continue
+            self._unmodelled[user_id] = entries
+            state = model.user(user_id)
+            for _, movie_ids, values in entries:
+                known = model.catalog.known(movie_ids)
+                state = fold_in(model, state.rows, state.ratings, movie_ids[known], values[known])
+            users[user_id] = state
+        self._serving = Serving(model, users)
         log.info("serving model %s (%d users folded in again)", model.version, len(users))
+
+
+def unmodelled_of(logged, covered):
+    """user id -> [(position, movie_ids, ratings)] of the log's records after the first ``covered``.
+
+    The last rating of each (user, movie) wins, as it did when it was accepted.
+    """
+    users = logged.column("userId").to_numpy().astype(np.int64)[covered:]
+    movies = logged.column("movieId").to_numpy().astype(np.int64)[covered:]
+    values = logged.column("rating").to_numpy().astype(np.float32)[covered:]
+    order = np.argsort(users, kind="stable")  # by user, in log order within each
+    starts = np.flatnonzero(np.r_[True, users[order][1:] != users[order][:-1]]) if len(users) else []
+    unmodelled = {}
+    for begin, end in zip(starts, [*starts[1:], len(order)]):
+        mine = order[begin:end]
+        last = len(mine) - 1 - np.unique(movies[mine][::-1], return_index=True)[1]
+        unmodelled[int(users[mine[0]])] = [(covered + int(mine[-1]) + 1, movies[mine][last], values[mine][last])]
+    return unmodelled
 
 
 def validated(model, ratings):

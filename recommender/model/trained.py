@@ -44,6 +44,9 @@ class TrainedModel:
     user_bias: np.ndarray = None  # float32 (users,), aligned with user_ids
     item_bias: np.ndarray = None  # float32 (movies,) in catalog order, 0 for unrated movies
     implicit_prefs: bool = False
+    # What the model catalog records of this training (recommender.offline.heldout):
+    # seconds, data counts and the held-out metrics. None for models trained without it.
+    record: dict = None
 
     def user(self, user_id):
         """The trained state of ``user_id``; empty when the user had no training ratings."""

@@ -3,6 +3,9 @@
 from dataclasses import dataclass, field
 
 from recommender.model.params import ModelParams
+from recommender.offline.drift import DriftThresholds
+from recommender.offline.heldout import Holdout
+from recommender.service.quality_gate import QualityGate
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,8 @@ class ServiceConfig:
     retrain_after_ratings: int = 1000
     retrain_after_seconds: float = 300.0
     keep_models: int = 3
+    holdout: Holdout = field(default_factory=Holdout)  # ratings kept out of fitting, for held-out metrics
+    gate: QualityGate = field(default_factory=QualityGate)
+    retrain_policy: str = "count"  # "drift": also retrain when drift of the unmodelled ratings says so
+    drift_interval: float = 60.0  # seconds between drift checks
+    drift: DriftThresholds = field(default_factory=DriftThresholds)

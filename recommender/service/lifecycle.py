@@ -3,12 +3,15 @@
 import dataclasses
 import logging
 import os
+from datetime import datetime, timezone
 
 from recommender.datasets.movielens import fingerprint, load_movielens
 from recommender.datasets.ratings_log import RatingsLog
 from recommender.model.live_model import LiveModel
-from recommender.model.training import train
-from recommender.service.retraining import Retrainer
+from recommender.offline.heldout import train_measured
+from recommender.service.drift_monitor import DriftMonitor
+from recommender.service.retraining import ModelRejected, Retrainer
+from recommender.storage.model_catalog import ModelCatalog
 from recommender.storage.model_store import ModelStore
 
 log = logging.getLogger(__name__)
@@ -38,10 +41,13 @@ class Service:
         self.on_failure = on_failure
         self.ratings_log = RatingsLog(os.path.join(config.state_dir, RATINGS_LOG))
         self.engine = LiveModel(self.ratings_log)
-        self.store = ModelStore(os.path.join(config.state_dir, MODELS), keep=config.keep_models)
+        self.store = ModelStore(config.model_dir or os.path.join(config.state_dir, MODELS), keep=config.keep_models)
+        self.catalog = ModelCatalog(self.store)
+        self.drift = DriftMonitor(self.engine, config.drift, config.drift_interval)
         self.retrainer = None if config.model_dir else Retrainer(
             self.engine, self.train_and_save,
             min_new_ratings=config.retrain_after_ratings, max_delay=config.retrain_after_seconds,
+            drift=self.drift.check if config.retrain_policy == "drift" else None, drift_interval=config.drift_interval,
         )
         self.failed = False
 
@@ -49,17 +55,28 @@ class Service:
         """Train on the dataset files plus every logged rating accepted so far, and save.
 
         ``logged`` is the log as start-up already read it; retrains read their snapshot.
+
+        Raises
+        ------
+        ModelRejected
+            When the quality gate finds the new model worse than the serving one: it is
+            saved marked rejected, and the serving one stays.
         """
         position, log_size = self.engine.accepted_position()
         data_fingerprint = fingerprint(self.spark, self.config.dataset)
         if logged is None:
             logged = self.ratings_log.read(log_size)
         dataset = load_movielens(self.spark, self.config.dataset, logged)
-        training = train(dataset, self.config.params, log_position=position, data_fingerprint=data_fingerprint)
-        if training.biases is not None:
-            training.biases.unpersist()
-        self.store.save(training.model)
-        return training.model
+        model = train_measured(dataset, self.config.params, self.config.holdout, position, data_fingerprint)
+        serving = self.engine.model
+        reason = self.config.gate.rejection(model, serving)
+        if reason is not None:
+            at = datetime.now(timezone.utc).isoformat()
+            self.store.save(model, rejection={"reason": reason, "serving": serving.version, "at": at})
+            raise ModelRejected(model.version, reason, model.log_position)
+        self.store.save(model)
+        self.catalog.clear_activation()  # the newest accepted version serves from now on
+        return model
 
     def load_or_train(self):
         """Serve the newest saved model matching the data, or train one; then retrain in the background.
@@ -72,7 +89,10 @@ class Service:
             if self.config.model_dir:
                 saved = self.model_as_saved()
             elif not self.config.force_retrain:
-                saved = self.store.load_matching(fingerprint(self.spark, self.config.dataset), logged.num_rows)
+                data_fingerprint = fingerprint(self.spark, self.config.dataset)
+                saved = self.activated_model(data_fingerprint, logged.num_rows) or self.store.load_matching(
+                    data_fingerprint, logged.num_rows
+                )
             self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
             self.engine.swap_model(saved or self.train_and_save(logged))
             if self.retrainer is not None:
@@ -83,6 +103,37 @@ class Service:
             self.failed = True
             self.on_failure()
 
+    def activated_model(self, data_fingerprint, log_records):
+        """The version last activated, if it matches the data as ``load_matching`` would; else None."""
+        entry = self.catalog.entry(self.catalog.activated() or "")
+        if entry is None or entry.data_fingerprint != data_fingerprint or entry.log_position > log_records:
+            return None
+        log.info("serving activated model %s", entry.version)
+        return self.store.load(entry.version)
+
+    def activate(self, version):
+        """Serve saved ``version`` now (rollback or roll forward), with the logged ratings folded in.
+
+        Returns
+        -------
+        recommender.storage.model_catalog.CatalogEntry
+
+        Raises
+        ------
+        KeyError
+            When no such version is saved.
+        """
+        entry = self.catalog.entry(version)
+        if entry is None:
+            raise KeyError(version)
+        model = self.store.load(version)
+        if self.config.model_dir:
+            model = dataclasses.replace(model, log_position=0)  # as model_as_saved: every logged rating folds in
+        self.engine.activate(model)
+        self.catalog.activate(version)
+        log.info("model %s activated%s", version, " (rejected by the gate before)" if entry.rejection else "")
+        return entry
+
     def model_as_saved(self):
         """The newest model in ``model_dir``, to serve without its dataset.
 
@@ -91,7 +142,7 @@ class Service:
         FileNotFoundError
             When the directory holds no loadable model.
         """
-        model = ModelStore(self.config.model_dir).load_newest()
+        model = self.store.load_newest()
         if model is None:
             raise FileNotFoundError(f"no saved model in {self.config.model_dir}")
         # Its log position counts ratings of the log it was trained with, not of this

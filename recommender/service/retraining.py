@@ -18,6 +18,17 @@ class RetrainingStatus:
     last_error: str  # None while the last retrain succeeded
     consecutive_failures: int
     next_retry_in_seconds: float  # None unless retrying after a failure
+    rejected: int  # retrained models the quality gate rejected
+    last_rejection: dict  # version, reason, at; None before the first
+    policy: str  # "count" or "drift"
+
+
+class ModelRejected(Exception):
+    """The quality gate kept a retrained model from serving (it is saved, marked rejected)."""
+
+    def __init__(self, version, reason, log_position):
+        super().__init__(f"model {version} rejected: {reason}")
+        self.version, self.reason, self.log_position = version, reason, log_position
 
 
 class Retrainer:
@@ -36,9 +47,17 @@ class Retrainer:
         if fewer than ``min_new_ratings`` arrived.
     backoff : tuple of float
         First and largest wait in seconds before retrying a failed retrain (doubling).
+    drift : callable, optional
+        The drift policy: ``drift()`` gives a DriftReport of the ratings the serving model
+        lacks; it is asked at most every ``drift_interval`` seconds, and a report saying
+        retrain starts one. The count and time triggers stay as upper bounds.
+
+    A retrain the quality gate rejects (``train`` raises ModelRejected) leaves the old
+    model serving; the triggers then count only ratings newer than the rejected model's.
     """
 
-    def __init__(self, engine, train, min_new_ratings=1000, max_delay=300.0, backoff=(5.0, 300.0)):
+    def __init__(self, engine, train, min_new_ratings=1000, max_delay=300.0, backoff=(5.0, 300.0),
+                 drift=None, drift_interval=60.0):
         self.engine = engine
         self.train = train
         self.min_new_ratings = min_new_ratings
@@ -52,6 +71,12 @@ class Retrainer:
         self.last_error = None
         self.last_success = None
         self.running = False
+        self.drift = drift
+        self.drift_interval = drift_interval
+        self.rejected = 0
+        self.last_rejection = None
+        self._rejected_position = 0  # ratings a rejected retrain covered
+        self._drift_checked_at = None
         self._requested = False
         self._first_unmodelled_at = None
         self._retry_at = 0.0
@@ -91,7 +116,25 @@ class Retrainer:
             last_error=self.last_error,
             consecutive_failures=self.failures,
             next_retry_in_seconds=round(max(0.0, self._retry_at - time.monotonic()), 1) if self.failures else None,
+            rejected=self.rejected,
+            last_rejection=self.last_rejection,
+            policy="count" if self.drift is None else "drift",
         )
+
+    def _pending(self):
+        """Unmodelled ratings that no rejected retrain covered either."""
+        model = self.engine.model
+        covered = max(self._rejected_position - (model.log_position if model is not None else 0), 0)
+        return self.engine.unmodelled_count() - covered
+
+    def _drifted(self, now):
+        if self.drift is None or (self._drift_checked_at is not None and now - self._drift_checked_at < self.drift_interval):
+            return False
+        self._drift_checked_at = now
+        report = self.drift()
+        if report is not None and report.retrain:
+            log.info("drift says retrain: %s", "; ".join(report.reasons))
+        return report is not None and report.retrain
 
     def _due(self):
         now = time.monotonic()
@@ -99,13 +142,15 @@ class Retrainer:
             return True
         if self.failures:
             return now >= self._retry_at
-        unmodelled = self.engine.unmodelled_count()
+        unmodelled = self._pending()
         if unmodelled <= 0:
             self._first_unmodelled_at = None
             return False
         if self._first_unmodelled_at is None:
             self._first_unmodelled_at = now
-        return unmodelled >= self.min_new_ratings or now - self._first_unmodelled_at >= self.max_delay
+        if unmodelled >= self.min_new_ratings or now - self._first_unmodelled_at >= self.max_delay:
+            return True
+        return self._drifted(now)
 
     def _run(self):
         while not self._stopping:
@@ -120,6 +165,8 @@ class Retrainer:
         try:
             model = self.train()
             self.engine.swap_model(model)
+        except ModelRejected as rejection:
+            self._rejected(rejection)
         except Exception as error:  # any failure leaves the old model serving
             if self._stopping:
                 log.info("retrain abandoned: the service is stopping")
@@ -140,6 +187,17 @@ class Retrainer:
             self.last_duration = time.monotonic() - started
             self.seconds_total += self.last_duration
             self.running = False
+
+    def _rejected(self, rejection):
+        self.rejected += 1
+        self.failures, self.last_error = 0, None
+        self._rejected_position = rejection.log_position
+        self._first_unmodelled_at = None
+        self.last_rejection = {
+            "version": rejection.version, "reason": rejection.reason, "at": datetime.now(timezone.utc).isoformat(),
+        }
+        log.warning("retrained model %s rejected by the quality gate, the old one keeps serving: %s",
+                    rejection.version, rejection.reason)
 
 
 def describe(error):

@@ -31,6 +31,9 @@ VERSION_FOLDER = re.compile(VERSION_PATTERN)
 # 4: catalog.mean_rating and catalog.first_rated (discovery)
 FORMAT = 4
 FILES = ("arrays.npz", "catalog.json", "meta.json")
+# Written into a version the quality gate rejected (recommender.storage.model_catalog):
+# kept for inspection and explicit activation, never loaded at start-up on its own.
+REJECTED = "rejected.json"
 
 
 class ModelStore:
@@ -48,8 +51,11 @@ class ModelStore:
         complete = [n for n in names if all(os.path.exists(os.path.join(self.directory, n, f)) for f in FILES)]
         return sorted(complete, reverse=True)
 
-    def save(self, model):
-        """Save ``model`` as a version folder, then drop versions beyond ``keep``."""
+    def save(self, model, rejection=None):
+        """Save ``model`` as a version folder, then drop versions beyond ``keep``.
+
+        ``rejection`` (a JSON-able dict) marks the version rejected, in the same atomic rename.
+        """
         started = time.perf_counter()
         os.makedirs(self.directory, exist_ok=True)
         final = os.path.join(self.directory, model.version)
@@ -60,6 +66,8 @@ class ModelStore:
         np.savez(os.path.join(partial, "arrays.npz"), **arrays)
         write_json(os.path.join(partial, "catalog.json"), catalog)
         write_json(os.path.join(partial, "meta.json"), meta)
+        if rejection is not None:
+            write_json(os.path.join(partial, REJECTED), rejection)
         if model.spark_model is not None:
             model.spark_model.write().overwrite().save("file://" + os.path.join(os.path.abspath(partial), "als"))
         fsync_tree(partial)
@@ -69,8 +77,20 @@ class ModelStore:
         self._prune()
         return final
 
+    def rejection(self, version):
+        """Why the gate rejected ``version``, or None when it did not."""
+        path = os.path.join(self.directory, version, REJECTED)
+        return read_json(path) if os.path.exists(path) else None
+
     def _prune(self):
-        for version in self.versions()[self.keep:]:
+        # The newest ``keep`` accepted versions and the newest ``keep`` rejected ones: a run of
+        # rejections never prunes the version that serves.
+        versions = self.versions()
+        rejected = {v for v in versions if self.rejection(v) is not None}
+        kept = [v for v in versions if v not in rejected][:self.keep] + [v for v in versions if v in rejected][:self.keep]
+        for version in versions:
+            if version in kept:
+                continue
             shutil.rmtree(os.path.join(self.directory, version), ignore_errors=True)
             log.info("model %s removed (keeping %d)", version, self.keep)
 
@@ -108,6 +128,9 @@ class ModelStore:
         for version in self.versions():
             try:
                 meta = read_json(os.path.join(self.directory, version, "meta.json"))
+                if self.rejection(version) is not None:
+                    log.info("saved model %s was rejected by the quality gate; not used", version)
+                    continue
                 if meta.get("format") != FORMAT:
                     log.info("saved model %s has another format; not used", version)
                     continue

@@ -1,0 +1,76 @@
+"""The model catalog: what every saved version records, which the gate rejected, which is activated.
+
+Read from each version folder's ``meta.json`` (and ``rejected.json``) without loading its
+arrays, so listing the catalog costs a few small file reads. An activated version is
+remembered in ``active.json`` beside the versions, so a restart serves it again.
+"""
+
+import logging
+import os
+from dataclasses import dataclass
+
+from recommender.durability import fsync_directory
+from recommender.storage.model_store import VERSION_FOLDER, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+ACTIVE = "active.json"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One saved version as the catalog shows it."""
+
+    version: str
+    trained_at: str
+    params: dict
+    log_position: int
+    data_fingerprint: str
+    record: dict  # seconds, counts, heldout metrics; None for a version saved without them
+    rejection: dict  # why the quality gate rejected it; None when it did not
+
+
+class ModelCatalog:
+    """The catalog of a ModelStore's versions."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def entries(self):
+        """Every saved version, newest first."""
+        return [entry for entry in map(self.entry, self.store.versions()) if entry is not None]
+
+    def entry(self, version):
+        """The CatalogEntry of ``version``, or None when no such version is saved and readable."""
+        if not VERSION_FOLDER.fullmatch(version) or version not in self.store.versions():
+            return None
+        try:
+            meta = read_json(os.path.join(self.store.directory, version, "meta.json"))
+            return CatalogEntry(
+                version=version, trained_at=meta["trained_at"], params=meta["params"],
+                log_position=meta.get("log_position", 0), data_fingerprint=meta.get("data_fingerprint", ""),
+                record=meta.get("record"), rejection=self.store.rejection(version),
+            )
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("saved model %s is unreadable (%s)", version, error)
+            return None
+
+    def activate(self, version):
+        """Remember ``version`` as the one to serve, until a newer version is accepted."""
+        path = os.path.join(self.store.directory, ACTIVE)
+        write_json(path + ".tmp", {"version": version})
+        os.replace(path + ".tmp", path)
+        fsync_directory(self.store.directory)
+
+    def activated(self):
+        """The version last activated, or None (then the newest accepted version serves)."""
+        path = os.path.join(self.store.directory, ACTIVE)
+        try:
+            return read_json(path)["version"] if os.path.exists(path) else None
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def clear_activation(self):
+        path = os.path.join(self.store.directory, ACTIVE)
+        if os.path.exists(path):
+            os.remove(path)
