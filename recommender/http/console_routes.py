@@ -55,7 +55,7 @@ def page():
 
 @bp.get("/console/<filename>")
 def asset(filename):
-    """The console's script or stylesheet; any other name is 404."""
+    """One of the console's files; any other name is 404."""
     if filename not in ASSETS:
         raise NotFound(f"the console has no file {filename[:100]!r}; it has {', '.join(ASSETS)}")
     return send_from_directory(CONSOLE_DIR, filename, mimetype=ASSETS[filename])
@@ -74,10 +74,15 @@ def openapi_paths():
     def served(description, content_types):
         return {
             "description": description,
-            "headers": {name: {"$ref": f"#/components/headers/{name}"} for name in ("X-Model-Version",)}
-            | {name: {"schema": {"type": "string"}} for name in SECURITY_HEADERS},
+            "headers": {
+                "X-Model-Version": {"$ref": "#/components/headers/X-Model-Version"},
+                **{name: {"schema": {"type": "string"}} for name in SECURITY_HEADERS},
+            },
             "content": {content_type: {"schema": {"type": "string"}} for content_type in content_types},
         }
+
+    # Files are sent with an ETag: a browser revalidating its copy gets 304 and no body.
+    not_modified = {"304": {"description": "Not modified since the ETag sent in If-None-Match."}}
 
     def errors(*statuses):
         return {status: {"$ref": f"#/components/responses/{status}"} for status in (*statuses, "405", "500")}
@@ -86,12 +91,14 @@ def openapi_paths():
         "/": {"get": {
             "operationId": "console",
             "summary": "The web console: a page for people, in a browser (docs/console.md).",
-            "responses": {"200": served("The console page.", ["text/html"]), **errors()},
+            "responses": {"200": served("The console page.", ["text/html"]), **not_modified, **errors()},
         }},
         "/console/{filename}": {"get": {
             "operationId": "consoleAsset",
-            "summary": "The console's own script and stylesheet.",
+            "summary": "The console's own scripts, stylesheet and icon.",
             "parameters": [{"$ref": "#/components/parameters/filename"}],
-            "responses": {"200": served("The file.", sorted(set(ASSETS.values()))), **errors("404")},
+            "responses": {
+                "200": served("The file.", sorted(set(ASSETS.values()))), **not_modified, **errors("404"),
+            },
         }},
     }

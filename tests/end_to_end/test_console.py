@@ -88,7 +88,9 @@ def wait(driver, condition, message):
 
 
 def texts(driver, selector):
-    return [element.text for element in driver.find_elements(By.CSS_SELECTOR, selector)]
+    """The rendered text of each element ``selector`` matches, read in one go (lists are replaced whole)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), element => element.innerText)", selector)
 
 
 def open_console(driver, service):
@@ -169,8 +171,10 @@ def test_a_visitor_rates_toy_story_and_sees_the_lists_change_without_a_reload(se
     assert (facts["Users"], facts["Movies"], facts["Ratings"]) == ("90", "30", "2,070")
     wait(browser, lambda: texts(browser, "#models-table tbody tr"), "no model catalog")
     assert "serving" in texts(browser, "#models-table tbody tr")[0]
+    assert "RMSE" in texts(browser, "#models-table thead")[0]
     wait(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#drift-charts svg")) == 2, "no histograms")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#drift-charts svg rect.bar")) >= 2 * 9
+    browser.set_window_size(1280, 1500)  # the whole view, histograms included
     browser.save_screenshot(os.path.join(screenshots, "console-status.png"))
 
     assert browser.execute_script("return window.notReloaded") is True

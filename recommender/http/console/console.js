@@ -339,6 +339,7 @@ function route() {
   const movie = /^\/movie\/(\d+)$/.exec(hash);
   const view = movie ? "movie-view" : hash === "/status" ? "status-view" : "user-view";
   for (const id of ["user-view", "movie-view", "status-view"]) $(id).hidden = id !== view;
+  notify("");
   $("nav-user").toggleAttribute("aria-current", view === "user-view");
   $("nav-status").toggleAttribute("aria-current", view === "status-view");
   const heading = { "user-view": "search", "movie-view": "movie-title", "status-view": "status-heading" }[view];

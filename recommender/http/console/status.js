@@ -4,7 +4,8 @@
 
 (function () {
   const SVG = "http://www.w3.org/2000/svg";
-  const NOT_METRICS = new Set(["share", "seed", "seconds", "fraction", "test_fraction"]);
+  // Held-out fields that describe the split rather than measure the model.
+  const NOT_METRICS = new Set(["share", "seed", "seconds", "fraction", "test_fraction", "rated_pairs", "ratings"]);
   const { api, explain, el, showMessage } = window.consoleApi;
   const $ = (id) => document.getElementById(id);
 
@@ -83,7 +84,7 @@
       const models = body.models || [];
       const metrics = metricNames(models);
       const head = el("tr");
-      for (const name of ["Version", "Trained at", "State", ...metrics, "Training s"]) {
+      for (const name of ["Version", "Trained at", "State", ...metrics.map(metricLabel), "Training s"]) {
         const cell = el("th", null, name);
         cell.scope = "col";
         head.append(cell);
@@ -108,6 +109,11 @@
       }
     }
     return names;
+  }
+
+  // rmse -> RMSE, ndcg_at_10 -> NDCG@10, popular_ndcg_at_10 -> popular NDCG@10.
+  function metricLabel(name) {
+    return name.replace(/_at_/g, "@").replace(/_/g, " ").replace(/\b(rmse|mae|ndcg)\b/g, (word) => word.toUpperCase());
   }
 
   function modelRow(model, metrics, servingVersion) {
