@@ -183,12 +183,13 @@ def test_a_visitor_rates_toy_story_and_sees_the_lists_change_without_a_reload(se
 
 
 def test_on_a_phone_the_page_fits_the_screen(services, tmp_path, screenshots):
-    phone = chromium(tmp_path / "phone", width=390, height=844)
+    phone = chromium(tmp_path / "phone", width=390, height=844, phone=True)
     try:
         open_console(phone, services["open"])
         search(phone, "toy story", "Toy Story")
+        assert phone.execute_script("return window.innerWidth") == 390
         width = phone.execute_script("return document.documentElement.scrollWidth")
-        assert width <= phone.execute_script("return window.innerWidth")  # nothing to scroll sideways
+        assert width <= 390  # nothing to scroll sideways
         phone.save_screenshot(os.path.join(screenshots, "console-phone.png"))
         assert console_errors(phone) == []
     finally:

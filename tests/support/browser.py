@@ -16,14 +16,22 @@ FLAGS = (
 )
 
 
-def chromium(profile_dir, width=1280, height=900):
-    """A new headless chromium with a fresh profile in ``profile_dir``, its console log kept for ``get_log``."""
+def chromium(profile_dir, width=1280, height=900, phone=False):
+    """A new headless chromium with a fresh profile in ``profile_dir``, its console log kept for ``get_log``.
+
+    ``phone`` emulates a phone's screen of ``width`` by ``height`` CSS pixels (a desktop window
+    cannot be made narrower than about 500 pixels).
+    """
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile_dir}")
-    options.add_argument(f"--window-size={width},{height}")
+    if phone:
+        metrics = {"width": width, "height": height, "pixelRatio": 2, "mobile": True, "touch": True}
+        options.add_experimental_option("mobileEmulation", {"deviceMetrics": metrics})
+    else:
+        options.add_argument(f"--window-size={width},{height}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 

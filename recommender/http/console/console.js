@@ -15,7 +15,7 @@ const REASONS = {
 };
 
 const $ = (id) => document.getElementById(id);
-const state = { user: 0, searchSeq: 0, searchTimer: null, keyPrompt: null };
+const state = { user: 0, searchSeq: 0, searchTimer: null, keyPrompt: null, keyAnswer: null, routed: false };
 
 // -- talking to the API --------------------------------------------------------------------
 
@@ -65,7 +65,9 @@ async function api(method, path, body) {
   }
 }
 
+// One form at a time: requests refused together (reads and a write) all wait for the same answer.
 function askForKey(refused) {
+  if (state.keyAnswer) return state.keyAnswer;
   const form = $("key-form");
   $("key-reason").textContent = refused
     ? "The service refused that API key: nothing was changed. Enter another key, or cancel."
@@ -74,13 +76,14 @@ function askForKey(refused) {
   form.hidden = false;
   $("key-input").value = "";
   $("key-input").focus();
-  return new Promise((resolve) => { state.keyPrompt = resolve; });
+  state.keyAnswer = new Promise((resolve) => { state.keyPrompt = resolve; });
+  return state.keyAnswer;
 }
 
 function answerKeyPrompt(key) {
   $("key-form").hidden = true;
   const resolve = state.keyPrompt;
-  state.keyPrompt = null;
+  state.keyPrompt = state.keyAnswer = null;
   if (resolve) resolve(key);
 }
 
