@@ -1,4 +1,4 @@
-"""Serving latency over HTTP: top-10, one-movie predictions and POSTs of 10 ratings.
+"""Serving latency over HTTP: top-10 (unfiltered and with filters), one-movie predictions, POSTs of 10 ratings.
 
     python bench/latency.py                # starts spark-submit server.py on the bundled data
     python bench/latency.py --url URL      # measures a service that is already running
@@ -24,6 +24,8 @@ from tests.support.service_process import ServiceProcess  # noqa: E402
 # Movies of the bundled dataset that the POSTs rate.
 MOVIES = [1, 260, 296, 318, 356, 480, 527, 589, 593, 1196, 2571, 2959, 4993, 5952, 7153, 58559]
 USERS = range(1, 611)  # the bundled dataset's users
+# Every filter of docs/discovery.md at once: two genres, an excluded list, no blockbusters, two new places.
+FILTERS = "genre=Drama&genre=Comedy&exclude=" + ",".join(map(str, MOVIES)) + "&exclude_popular=100&new=2"
 
 
 def post_body(rng):
@@ -54,6 +56,9 @@ def measure(url, count, seed=1):
             timed(session, "GET", f"{url}/1/ratings/top/10")
         results = {
             "top-10": [timed(session, "GET", f"{url}/{rng.choice(users)}/ratings/top/10") for _ in range(count)],
+            "top-10 filtered": [
+                timed(session, "GET", f"{url}/{rng.choice(users)}/ratings/top/10?{FILTERS}") for _ in range(count)
+            ],
             "one movie": [
                 timed(session, "GET", f"{url}/{rng.choice(users)}/ratings/{rng.choice(MOVIES)}") for _ in range(count)
             ],
@@ -80,6 +85,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="a running service; default: start one on the bundled data")
     parser.add_argument("--requests", type=int, default=3000, help="requests of each read kind (POSTs: a tenth)")
+    parser.add_argument("--start-timeout", type=float, default=300, help="seconds to wait for the service to start")
     args = parser.parse_args(argv)
     if args.url:
         print(report(measure(args.url, args.requests)))
@@ -88,7 +94,7 @@ def main(argv=None):
         service = ServiceProcess(os.path.join(scratch, "server.log"))
         try:
             started = time.perf_counter()
-            service.wait_until_up()
+            service.wait_until_up(args.start_timeout)
             print(f"service up in {time.perf_counter() - started:.1f}s (JVM start, load, training)")
             print(report(measure(service.url, args.requests)))
         finally:

@@ -5,3 +5,4 @@ DEFAULT_MIN_RATINGS = 25  # candidates of a top-N list need this many ratings, a
 DEFAULT_COUNT = 10  # movies in a list when the caller does not say
 RELEVANT_RATING = 4.0  # a held-out rating at least this high is a movie the user liked
 MAX_FILTER_IDS = 1000  # movie ids in one exclude or include list
+MAX_QUERY_LENGTH = 200  # characters of a title search

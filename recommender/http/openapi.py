@@ -7,10 +7,11 @@ and most client generators have supported longest.
 """
 
 from recommender.http import console_routes
-from recommender.limits import MAX_ID
+from recommender.limits import DEFAULT_COUNT, MAX_FILTER_IDS, MAX_ID, MAX_QUERY_LENGTH
 from recommender.model.trained import VERSION_PATTERN
 
 MODEL_VERSION_PATTERN = f"^{VERSION_PATTERN}$"
+
 
 # The syntax of a ratings body, exactly as recommender.http.parsing.parse_text_ratings reads it: an optional
 # byte order mark, then lines split where str.splitlines() splits them, each blank or
@@ -76,9 +77,10 @@ def paths(config):
             "get": operation(
                 "topRatings", "The user's top movies, best first: never one the user rated.",
                 ok("Recommendations", "Top-N recommendations."),
-                params=("user_id", "count", "min_ratings"), errors=("400",), **read,
+                params=("user_id", "count", "min_ratings", *FILTER_PARAMETERS), errors=("400",), **read,
             ),
         },
+        **discovery_paths(read),
         "/{user_id}/ratings/{movie_id}": {
             "get": operation(
                 "movieRating", "The predicted rating of one movie for one user.",
@@ -186,6 +188,42 @@ def model_paths(read):
             "get": operation(
                 "drift", "Drift of the ratings the serving model lacks against its training ratings.",
                 ok("DriftReport", "The latest drift report, with both histograms."), errors=(no_catalog,), **read,
+            ),
+        },
+    }
+
+
+FILTER_PARAMETERS = ("genre", "exclude", "include", "exclude_popular", "new")
+
+
+def discovery_paths(read):
+    """The routes of recommender.http.discovery_routes."""
+    return {
+        "/movies": {
+            "get": operation(
+                "searchMovies", "Movies whose titles have every word of q (case and accents ignored), best first.",
+                ok("MovieSearch", "The matching movies."), params=("q", "limit"), errors=("400",), **read,
+            ),
+        },
+        "/movies/popular/{count}": {
+            "get": operation(
+                "popularMovies", "The catalog's most popular movies: by damped mean rating, or by ratings count.",
+                ok("PopularMovies", "The popular list."),
+                params=("count", "by", "min_ratings", "user", *FILTER_PARAMETERS), errors=("400",), **read,
+            ),
+        },
+        "/movies/{movie_id}": {
+            "get": operation(
+                "movie", "One movie of the catalog.", ok("MovieDetails", "The movie."),
+                params=("movie_id",), errors=("400", "404"), **read,
+            ),
+        },
+        "/movies/{movie_id}/similar/{count}": {
+            "get": operation(
+                "similarMovies",
+                "Movies closest to this one (cosine of item factors; by genres for a movie without factors).",
+                ok("SimilarMovies", "The similar movies, most similar first."),
+                params=("movie_id", "count", "min_ratings", "user", *FILTER_PARAMETERS), errors=("400", "404"), **read,
             ),
         },
     }
@@ -299,8 +337,20 @@ def invocation_request(config, users_key, users_schema):
             users_key: users_schema,
             "count": {"type": "integer", "minimum": 1, "maximum": config["MAX_COUNT"]},
             "minRatings": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            "genres": {"type": "array", "items": {"type": "string", "pattern": NON_BLANK}},
+            "exclude": id_list(),
+            "include": id_list(),
+            "excludePopular": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+            "new": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
         },
     }
+
+
+NON_BLANK = r"[^\t\n\r ]"  # what str.strip() leaves something of (ASCII spaces; others are 400 too)
+
+
+def id_list():
+    return {"type": "array", "maxItems": MAX_FILTER_IDS, "items": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}
 
 
 # -- parameters, headers, error responses --------------------------------------------------
@@ -313,7 +363,30 @@ def parameters(config):
             "schema": {"type": "integer", "minimum": low, "maximum": high},
         }
 
+    def query(name, schema, description, **extra):
+        return {"name": name, "in": "query", "required": False, "description": description, "schema": schema, **extra}
+
+    an_integer = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
     return {
+        "q": {**query("q", {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_LENGTH, "pattern": NON_BLANK},
+                      "Words of the title, in any order; a word may be the start of a title's word."),
+              "required": True},
+        "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": config["MAX_COUNT"],
+                                 "default": DEFAULT_COUNT}, "How many movies at most."),
+        "by": query("by", {"type": "string", "enum": ["rating", "count"], "default": "rating"},
+                    "rating: damped mean rating (the cold-start list); count: most rated."),
+        "user": query("user", an_integer, "Leave out the movies this user has rated."),
+        "genre": query("genre", {"type": "array", "items": {"type": "string", "pattern": NON_BLANK}},
+                       "Only movies of any of these genres (repeat the parameter); unknown genres are 400.",
+                       style="form", explode=True),
+        "exclude": query("exclude", id_list(),
+                         f"Never these movies: ids separated by commas, at most {MAX_FILTER_IDS}.",
+                         style="form", explode=False),
+        "include": query("include", id_list(),
+                         f"Only these movies (an allowed set): ids separated by commas, at most {MAX_FILTER_IDS}.",
+                         style="form", explode=False),
+        "exclude_popular": query("exclude_popular", an_integer, "Leave out the catalog's n most-rated movies."),
+        "new": query("new", an_integer, "Keep up to n places for the newest movies (by first rating), reason new."),
         "user_id": path_integer("user_id", 0, MAX_ID, "Any user id; user 0 is free to try things with."),
         "movie_id": path_integer("movie_id", 0, MAX_ID, "A movie of the catalog (another one is 404)."),
         "count": path_integer("count", 1, config["MAX_COUNT"], "How many movies at most."),
@@ -379,14 +452,61 @@ def error_responses(config):
 # -- schemas -------------------------------------------------------------------------------
 
 
-def closed(properties):
-    """An object with exactly these properties: a field the app adds must be documented."""
+def closed(properties, optional=None):
+    """An object with exactly these properties (and maybe the ``optional`` ones): a field the app adds must be documented."""
     return {
         "type": "object",
         "required": list(properties),
         "additionalProperties": False,
-        "properties": properties,
+        "properties": {**properties, **(optional or {})},
     }
+
+
+def discovery_schemas(config, an_id, count, version):
+    """The bodies of the discovery routes, and what filtered lists add to theirs."""
+    details = {
+        "movieId": an_id,
+        "title": {"type": "string"},
+        "genres": {"type": "array", "items": {"type": "string"}},
+        "year": {"type": "integer", "nullable": True},
+        "ratingsCount": count,
+        "meanRating": {"type": "number", "nullable": True},
+    }
+    listed = {"type": "array", "maxItems": config["MAX_COUNT"]}
+    reason = {"type": "string", "enum": ["similar", "new"]}
+    similar_item = closed({**details, "similarity": {"type": "number"}, "reason": reason})
+    popular_item = closed({**details, "reason": {"type": "string", "enum": ["popular", "new"]}})
+    return {
+        "MovieSearch": closed({"query": {"type": "string"}, "modelVersion": version, "movies": {**listed, "items": closed(details)}}),
+        "MovieDetails": closed({"modelVersion": version, **details}),
+        "SimilarMovies": closed({
+            "movie": closed(details), "basis": {"type": "string", "enum": ["factors", "genres"]},
+            "modelVersion": version, "similar": {**listed, "items": similar_item},
+        }, LIST_EXTRAS),
+        "PopularMovies": closed({
+            "by": {"type": "string", "enum": ["rating", "count"]}, "modelVersion": version,
+            "movies": {**listed, "items": popular_item},
+        }, LIST_EXTRAS),
+    }
+
+
+LIST_EXTRAS = {
+    "filters": {
+        "type": "object", "additionalProperties": False,
+        "description": "The filters applied (only those given).",
+        "properties": {
+            "genres": {"type": "array", "items": {"type": "string"}},
+            "exclude": {"type": "array", "items": {"type": "integer"}},
+            "include": {"type": "array", "items": {"type": "integer"}},
+            "excludePopular": {"type": "integer"},
+            "new": {"type": "integer"},
+        },
+    },
+    "candidates": {
+        "type": "integer", "minimum": 0,
+        "description": "How many movies the filters left, when fewer than count.",
+    },
+}
 
 
 def schemas(config):
@@ -401,13 +521,15 @@ def schemas(config):
         "ratingsCount": count,
     }
     user_rating = closed({"movieId": an_id, "title": {"type": "string"}, "rating": {"type": "number"}})
+    reason = {"reason": {"type": "string", "enum": ["personalized", "popular", "new"]}}
     recommendations = closed({
         "userId": an_id,
         "personalized": {"type": "boolean"},
         "modelVersion": version,
-        "recommendations": {"type": "array", "maxItems": config["MAX_COUNT"], "items": closed(prediction)},
-    })
+        "recommendations": {"type": "array", "maxItems": config["MAX_COUNT"], "items": closed(prediction, reason)},
+    }, LIST_EXTRAS)
     return {
+        **discovery_schemas(config, an_id, count, version),
         "Error": closed({"error": {"type": "string"}}),
         "RatingInput": {
             "type": "object",

@@ -10,7 +10,7 @@ import re
 from flask import current_app, request
 from werkzeug.exceptions import BadRequest
 
-from recommender.limits import MAX_FILTER_IDS, MAX_ID
+from recommender.limits import MAX_FILTER_IDS, MAX_ID, MAX_QUERY_LENGTH
 from recommender.model.errors import FilterError
 from recommender.model.filters import Filters
 
@@ -197,12 +197,12 @@ def filter_errors(names=QUERY_FILTERS):
         raise BadRequest(f"{names.get(error.parameter, error.parameter)}: {error.reason}") from None
 
 
-def text_arg(name, max_length=200):
+def text_arg(name, max_length=MAX_QUERY_LENGTH):
     """A required, non-blank query parameter of at most ``max_length`` characters."""
-    text = request.args.get(name, "").strip()
-    if not text or len(text) > max_length:
+    text = request.args.get(name, "")
+    if len(text) > max_length or not text.strip():
         raise BadRequest(f"{name} must be 1 to {max_length} characters of text")
-    return text
+    return text.strip()
 
 
 def choice_arg(name, choices):

@@ -165,6 +165,18 @@ RETRAIN = ("POST", "/admin/retrain")
         (("GET", "/health"), "/health", 200),
         (("GET", "/ready"), "/ready", 200),
         (("GET", "/openapi.json"), "/openapi.json", 200),
+        (TOP, "/1/ratings/top/5?genre=Romance&genre=Comedy&exclude=7&include=7,8,9,10,11&new=1", 200),
+        (TOP, "/1/ratings/top/3?exclude_popular=2", 200),
+        (TOP, "/1/ratings/top/3?genre=Western", 400),
+        (("GET", "/movies"), "/movies?q=the&limit=2", 200),
+        (("GET", "/movies"), "/movies?q=", 400),
+        (("GET", "/movies/{movie_id}"), "/movies/13", 200),
+        (("GET", "/movies/{movie_id}"), "/movies/424242", 404),
+        (("GET", "/movies/{movie_id}/similar/{count}"), "/movies/2/similar/3?user=1&new=1", 200),
+        (("GET", "/movies/{movie_id}/similar/{count}"), "/movies/13/similar/3?genre=Action", 200),
+        (("GET", "/movies/{movie_id}/similar/{count}"), "/movies/424242/similar/3", 404),
+        (("GET", "/movies/popular/{count}"), "/movies/popular/50?by=count&exclude=1", 200),
+        (("GET", "/movies/popular/{count}"), "/movies/popular/3?by=votes", 400),
     ],
 )
 def test_reads_answer_as_documented(app, client, operation, url, status):
