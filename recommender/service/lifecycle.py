@@ -130,7 +130,10 @@ class Service:
         if self.config.model_dir:
             model = dataclasses.replace(model, log_position=0)  # as model_as_saved: every logged rating folds in
         self.engine.activate(model)
-        self.catalog.activate(version)
+        try:
+            self.catalog.activate(version)
+        except OSError as error:  # e.g. SageMaker's read-only /opt/ml/model: serves now, not after a restart
+            log.warning("activation of %s not remembered across restarts: %s", version, error)
         log.info("model %s activated%s", version, " (rejected by the gate before)" if entry.rejection else "")
         return entry
 

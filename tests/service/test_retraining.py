@@ -1,12 +1,13 @@
 import time
 from dataclasses import replace
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from tests.support.waiting import wait_for
 from engine import RecommendationEngine, model_version
-from recommender.service.retraining import Retrainer
+from recommender.service.retraining import ModelRejected, Retrainer
 
 
 class Trainings:
@@ -78,5 +79,60 @@ def test_a_failed_retrain_keeps_the_old_model_reports_and_retries(engine):
         wait_for(lambda: retrainer.retrains == 1)  # attempt 2 fails, attempt 3 succeeds
         assert trainings.calls == 3 and retrainer.status().last_error is None
         assert engine.model.version > served
+    finally:
+        retrainer.stop()
+
+
+class Drift:
+    """Stands in for the drift monitor: says retrain once ``after`` checks were made."""
+
+    def __init__(self, after):
+        self.after, self.checks = after, 0
+
+    def __call__(self):
+        self.checks += 1
+        return SimpleNamespace(retrain=self.checks >= self.after, reasons=["planted"])
+
+
+def test_the_drift_policy_retrains_when_drift_says_so_before_the_count(engine, new_user_id):
+    trainings, drift = Trainings(engine, engine.model), Drift(after=2)
+    retrainer = start(Retrainer(engine, trainings, min_new_ratings=1000, max_delay=3600, drift=drift, drift_interval=0.5))
+    try:
+        engine.add_ratings(new_user_id, [(1, 5.0)])
+        retrainer.notify()
+        wait_for(lambda: retrainer.retrains == 1)
+        assert drift.checks == 2 and retrainer.status().policy == "drift"
+    finally:
+        retrainer.stop()
+
+
+def test_without_new_ratings_drift_is_not_checked(engine):
+    drift = Drift(after=1)
+    retrainer = start(Retrainer(engine, Trainings(engine, engine.model), drift=drift, drift_interval=0.1))
+    try:
+        time.sleep(1.5)
+        assert drift.checks == 0 and retrainer.retrains == 0
+    finally:
+        retrainer.stop()
+
+
+def test_a_rejected_retrain_waits_for_ratings_newer_than_it_covered(engine, new_user_id):
+    calls = []
+
+    def rejected():
+        calls.append(1)
+        raise ModelRejected("20990101T000000.000000Z", "held-out RMSE worse", engine.accepted_position()[0])
+
+    retrainer = start(Retrainer(engine, rejected, min_new_ratings=2, max_delay=3600))
+    try:
+        engine.add_ratings(new_user_id, [(1, 5.0), (2, 4.0)])
+        retrainer.notify()
+        wait_for(lambda: retrainer.rejected == 1)
+        time.sleep(1.5)
+        assert len(calls) == 1 and retrainer.failures == 0  # not retried on the same ratings
+        assert retrainer.status().last_rejection["reason"] == "held-out RMSE worse"
+        engine.add_ratings(new_user_id, [(3, 5.0), (4, 4.0)])
+        retrainer.notify()
+        wait_for(lambda: retrainer.rejected == 2)
     finally:
         retrainer.stop()
