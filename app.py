@@ -9,7 +9,7 @@ import logging
 from flask import Blueprint, Flask, current_app, g, jsonify
 from werkzeug.exceptions import NotFound
 
-from recommender.http import context, discovery_routes, model_routes, sagemaker_routes, system_routes
+from recommender.http import console_routes, context, discovery_routes, model_routes, sagemaker_routes, system_routes
 from recommender.http.auth import read_route, write_route
 from recommender.http.config import app_config
 from recommender.http.errors import register_error_handlers
@@ -45,7 +45,8 @@ def create_app(engine, config=None, retrainer=None, models=None):
     app.extensions[context.MODELS] = models
     app.extensions[context.METRICS] = ServiceMetrics(engine, retrainer, None if models is None else models.drift)
     context.install_request_hooks(app)
-    for blueprint in (bp, system_routes.bp, sagemaker_routes.bp, model_routes.bp, discovery_routes.bp):
+    blueprints = (bp, system_routes.bp, sagemaker_routes.bp, discovery_routes.bp, model_routes.bp, console_routes.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

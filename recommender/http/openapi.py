@@ -6,6 +6,7 @@ with Schemathesis against it. OpenAPI 3.0 rather than 3.1: it is the version Sch
 and most client generators have supported longest.
 """
 
+from recommender.http import console_routes
 from recommender.limits import DEFAULT_COUNT, MAX_FILTER_IDS, MAX_ID, MAX_QUERY_LENGTH
 from recommender.model.live_model import ORDERS
 from recommender.model.trained import VERSION_PATTERN
@@ -41,10 +42,10 @@ def document(config):
                 "answers 405 with an Allow header for a method it does not take."
             ),
         },
-        "paths": paths(config),
+        "paths": {**paths(config), **console_routes.openapi_paths()},
         "components": {
             "schemas": schemas(config),
-            "parameters": parameters(config),
+            "parameters": {**parameters(config), **console_routes.openapi_parameters()},
             "headers": headers(),
             "responses": error_responses(config),
             "securitySchemes": {
@@ -189,9 +190,9 @@ def model_paths(read):
             "get": operation(
                 "drift", "Drift of the ratings the serving model lacks against its training ratings.",
                 ok("DriftReport", "The latest drift report, with both histograms."), errors=(no_catalog,), **read,
-              ),
-          },
-      }
+            ),
+        },
+    }
 
 
 FILTER_PARAMETERS = ("genre", "exclude", "include", "exclude_popular", "new")

