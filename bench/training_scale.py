@@ -254,7 +254,7 @@ def format_table(rows):
     lines = [head]
     for row in rows:
         def value(key, spec=">8.1f"):
-            return format(row[key], spec) if key in row else format("-", spec[:-2])
+            return format(row[key], spec) if key in row else format("-", spec.split(".")[0])
         lines.append(
             f"{size_label(row['ratings']):>9} {row['path']:<9} {value('load_s')} {value('train_s')} "
             f"{value('load_train_s', '>10.1f')} {value('startup_s', '>10.1f')} {value('peak_driver_py_mb', '>12.0f')} "
@@ -335,6 +335,9 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.worker:
         return worker(args)
+    if "parquet" in args.paths and not args.parquet_dataset:
+        log.info("no --parquet-dataset: the parquet path is left out")
+        args.paths = [path for path in args.paths if path != "parquet"]
     if args.short:
         args.sizes, args.iterations, args.one_jvm = ["10k"], 3, True
         args.data_dir = tempfile.mkdtemp(prefix="training-scale-data-")

@@ -148,8 +148,9 @@ class GuardedConnection(server.HTTPConnection):
         return True
 
     def headers_complete(self):
-        # cheroot skips blank lines before a request line; so must the end-of-headers check
-        return HEADERS_END in self.pending.lstrip(b"\r\n")
+        # cheroot skips blank lines before a request line; so must the end-of-headers check. Only
+        # the first MAX_HEADER_BYTES count: a body may follow the headers in the same reads.
+        return HEADERS_END in self.pending.lstrip(b"\r\n")[:MAX_HEADER_BYTES + len(HEADERS_END)]
 
     def hand_over(self):
         """Give the gathered bytes to the reader a worker will parse them from."""
@@ -255,11 +256,11 @@ class SlowClientGuard:
             return
         if conn.pending and conn.header_deadline is None:  # a keep-alive connection's next request began
             conn.header_deadline = time.monotonic() + self.header_timeout
-        if len(conn.pending) > MAX_HEADER_BYTES:
-            conn.refuse(json_answer(431, f"the request headers are over {MAX_HEADER_BYTES} bytes"))
-        elif conn.headers_complete():
+        if conn.headers_complete():
             conn.hand_over()
             self.dispatch(conn)
+        elif len(conn.pending) > MAX_HEADER_BYTES:
+            conn.refuse(json_answer(431, f"the request headers are over {MAX_HEADER_BYTES} bytes"))
         elif self.ready:
             self._connections.watch(conn)
         else:

@@ -98,6 +98,8 @@ def solve_implicit_user_factors(item_factors, has_factors, rows, values, reg_par
     rating = values[known].astype(np.float64)
     extra = alpha * np.abs(rating)
     positive = rating > 0
+    if not positive.any():
+        return None  # no regularization without a positive rating, as in training: not personalizable
     gram = all_items.T @ all_items + (item.T * extra) @ item
     gram += reg_param * positive.sum() * np.eye(item.shape[1])
     return solve(gram, item[positive].T @ (1.0 + extra[positive])).astype(np.float32)

@@ -153,16 +153,21 @@ def preference(ratings, shift):
 def train_ranking_als(ratings, params):
     """Implicit-feedback ALS on each rating's preference: the model top-N lists are ranked by.
 
-    Every rating is kept: one at or below the shift has preference 0, so its user and
-    movie still get factors, but the row adds nothing and does not count in ALS-WR's
-    scaled regularization.
+    A rating at or below the shift has preference 0: its user and movie still get factors,
+    but the row adds nothing and does not count in ALS-WR's scaled regularization. Users and
+    movies with no positive preference at all are left out (ALS-WR would give them no
+    regularization, and a singular system whenever the rank exceeds the other side's size):
+    such a user's top-N is the popular list.
     """
     started = time.perf_counter()
     als = estimator(
         ratings, params.seed, rank=params.ranking_rank, maxIter=params.ranking_iterations,
         regParam=params.ranking_reg_param, alpha=params.ranking_alpha, implicitPrefs=True, ratingCol="preference",
     )
-    als_model = als.fit(ratings.withColumn("preference", preference(F.col("rating"), params.ranking_rating_shift)))
+    rated = ratings.withColumn("preference", preference(F.col("rating"), params.ranking_rating_shift))
+    liked = rated.filter(F.col("preference") > 0)
+    rated = rated.join(liked.select("userId").distinct(), "userId", "left_semi")
+    als_model = als.fit(rated.join(liked.select("movieId").distinct(), "movieId", "left_semi"))
     log.info("ranking ALS trained in %.1fs", time.perf_counter() - started)
     return als_model
 

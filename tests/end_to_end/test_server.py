@@ -131,7 +131,7 @@ def test_latency_benchmark_runs_in_short_mode(server, repo_root):
     latency = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(latency)
     results = latency.measure(server.url, 20)
-    assert [len(samples) for samples in results.values()] == [20, 20, 2]
+    assert [len(samples) for samples in results.values()] == [20, 20, 20, 2]
     assert "POST 10 ratings" in latency.report(results)
 
 

@@ -167,7 +167,9 @@ def test_a_swap_folds_in_again_only_ratings_the_new_model_lacks(tiny_engine, new
     # A model trained on the first two accepted ratings (here: factors that never saw them).
     engine.swap_model(later_version(tiny_engine.model, log_position=2))
     assert [(r.movie.movie_id, r.rating) for r in engine.user_ratings(new_user_id)] == [(8, 1.0)]
-    assert engine.recommend(new_user_id, 3, 0).personalized
+    assert engine.recommend(new_user_id, 3, 0, order="rating").personalized
+    # One low rating says nothing the ranking model can use: its list stays the popular one.
+    assert not engine.recommend(new_user_id, 3, 0).personalized
     assert engine.unmodelled_count() == 1
 
 

@@ -10,6 +10,7 @@ from engine import RecommendationEngine
 from recommender.datasets.movielens import load_movielens
 from recommender.model.fold_in import fold_in_user, solve_nonnegative
 from recommender.offline.sagemaker_training import parse_hyperparameter
+from recommender.offline.splits import DEFAULT_DATASET
 from tests.support.tiny_data import ACTION, ROMANCE
 
 
@@ -48,8 +49,8 @@ def test_nonnegative_als_trains_non_negative_factors_and_fold_in_reproduces_them
 def test_the_option_reaches_every_command_and_the_sagemaker_hyperparameters():
     assert server.parse_args(["--nonnegative"]).params.nonnegative is True
     assert server.parse_args([]).params.nonnegative is False
-    assert evaluate.parse_args(["--dataset", "d", "--nonnegative"]).params.nonnegative is True
-    assert evaluate.parse_args(["--dataset", "d", "--no-nonnegative"]).params.nonnegative is False
-    points = tune.candidates(tune.parse_args(["--ranks", "4", "--reg-params", "0.1", "--nonnegative"]))
+    assert evaluate.parse_args(["--dataset", DEFAULT_DATASET, "--nonnegative"]).params.nonnegative is True
+    assert evaluate.parse_args(["--dataset", DEFAULT_DATASET, "--no-nonnegative"]).params.nonnegative is False
+    points = tune.candidates(tune.parse_args(["--ranks", "4", "--reg-params", "0.1", "--nonnegative"]), "rating", {})
     assert points and all(p["nonnegative"] is True for p in points)
     assert parse_hyperparameter("nonnegative", "true") is True and parse_hyperparameter("nonnegative", "False") is False
