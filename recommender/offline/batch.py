@@ -46,11 +46,6 @@ def load_model(model_dir):
     return model
 
 
-def ranking_score(prediction):
-    """The score a list is ranked by (issue 11's ranking model adds Prediction.score: switch it here)."""
-    return prediction.rating
-
-
 def recommend_blocks(model_broadcast, count, min_ratings, filters, done, written):
     """The function each block of users runs: their user ids in, their top-N rows out."""
     def run(rows):
@@ -61,7 +56,7 @@ def recommend_blocks(model_broadcast, count, min_ratings, filters, done, written
             users += 1
             for rank, item in enumerate(live.recommend(user_id, count, min_ratings, filters=filters).items, 1):
                 rows_written += 1
-                yield user_id, rank, item.movie.movie_id, item.movie.title, ranking_score(item), item.rating
+                yield user_id, rank, item.movie.movie_id, item.movie.title, item.score, item.rating
         done.add(users)
         written.add(rows_written)
 
