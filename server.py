@@ -10,6 +10,7 @@ import cherrypy
 from paste.translogger import TransLogger
 
 from app import create_app
+from recommender.datasets.checks import check_dataset
 from recommender.http.auth import load_api_keys
 from recommender.http.cheroot_server import run_in_cherrypy
 from recommender.offline.drift import add_drift_arguments, thresholds_of
@@ -19,7 +20,7 @@ from recommender.service.config import ServiceConfig
 from recommender.service.lifecycle import Service
 from recommender.service.logs import ACCESS_LOGGER, log_in_background
 from recommender.service.startup_checks import (
-    check_dataset, check_java_unless_running, check_port_free, check_writable_directory, fail_cleanly, run_checks,
+    check_java_unless_running, check_port_free, check_writable_directory, fail_cleanly, run_checks,
 )
 from recommender.spark_job import spark_job
 from recommender.storage import params_file

@@ -16,6 +16,13 @@ log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+def describe(error):
+    """One line saying what went wrong; for a JVM error, the Java exception's own message."""
+    java_exception = getattr(error, "java_exception", None)  # py4j's Py4JJavaError
+    text = str(java_exception.toString()) if java_exception is not None else f"{type(error).__name__}: {error}"
+    return text.strip().splitlines()[0][:500] if text.strip() else type(error).__name__
+
+
 def configure_logging(verbose=False, level=logging.INFO):
     """The commands' logging: our modules at ``level`` on stderr, py4j's only with ``verbose``."""
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)

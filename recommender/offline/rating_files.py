@@ -6,17 +6,12 @@ the service's ratings log), a MovieLens-format dataset directory (its ``ratings.
 """
 
 import os
-from urllib.parse import urlparse
 
 from pyspark.sql import functions as F
 
+from recommender.datasets.checks import local_path
 from recommender.datasets.movielens import join_path, read_ratings, resolve_path
 from recommender.offline.heldout import RatingArrays
-
-
-def local_path(path):
-    parsed = urlparse(path)
-    return parsed.path if parsed.scheme in ("", "file") else None
 
 
 def ratings_frame(spark, path):

@@ -24,7 +24,7 @@ from recommender.datasets.layouts import dataset_fingerprint, load_dataset
 from recommender.datasets.parquet import MANIFEST
 from recommender.model.params import FIELD_TYPES, ModelParams
 from recommender.model.training import train
-from recommender.service.retraining import describe
+from recommender.spark_job import describe
 from recommender.spark_job import configure_logging, spark_job
 from recommender.storage import params_file
 from recommender.storage.model_store import ModelStore

@@ -4,7 +4,7 @@ import os
 
 from recommender.datasets.layouts import load_dataset
 from recommender.datasets.movielens import load_ratings, read_movies, resolve_path
-from recommender.service.startup_checks import check_dataset, check_file
+from recommender.datasets.checks import check_dataset, check_file
 
 DEFAULT_DATASET = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data", "ml-latest-small"

@@ -10,7 +10,8 @@ from recommender.datasets.ratings_log import RatingsLog
 from recommender.model.live_model import LiveModel
 from recommender.offline.heldout import train_measured
 from recommender.service.drift_monitor import DriftMonitor
-from recommender.service.retraining import ModelRejected, Retrainer, describe
+from recommender.service.retraining import ModelRejected, Retrainer
+from recommender.spark_job import describe
 from recommender.storage.model_catalog import ModelCatalog
 from recommender.storage.model_store import ModelStore
 

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from recommender.spark_job import describe
+
 log = logging.getLogger(__name__)
 
 
@@ -198,10 +200,3 @@ class Retrainer:
         }
         log.warning("retrained model %s rejected by the quality gate, the old one keeps serving: %s",
                     rejection.version, rejection.reason)
-
-
-def describe(error):
-    """One line saying what went wrong; for a JVM error, the Java exception's own message."""
-    java_exception = getattr(error, "java_exception", None)  # py4j's Py4JJavaError
-    text = str(java_exception.toString()) if java_exception is not None else f"{type(error).__name__}: {error}"
-    return text.strip().splitlines()[0][:500] if text.strip() else type(error).__name__

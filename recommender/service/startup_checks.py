@@ -1,6 +1,6 @@
 """Checks the entry points run before starting Spark, so common mistakes get one clear line.
 
-Each check raises StartupError with a message saying what is wrong and what was expected;
+Each check raises StartupError (the dataset and file checks are recommender/datasets/checks.py) with a message saying what is wrong and what was expected;
 ``run_checks`` turns it into one line ``<command>: error: ...`` and exit 2. ``fail_cleanly`` turns
 any later failure into one line too, with the traceback only under ``--verbose``.
 """
@@ -15,57 +15,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-from urllib.parse import urlparse
 
-from recommender.datasets.layouts import MOVIELENS_FILES
-from recommender.datasets.parquet import MANIFEST
-from recommender.service.retraining import describe as one_line
+from recommender.datasets.checks import StartupError
+from recommender.spark_job import describe as one_line
 
 log = logging.getLogger(__name__)
 
-# The dataset layouts read, by name: the files each needs. A new layout adds a line here.
-DATASET_LAYOUTS = {
-    "a MovieLens CSV directory with ratings.csv and movies.csv": MOVIELENS_FILES,
-    f"an etl.py Parquet dataset with {MANIFEST}": (MANIFEST,),
-}
 MINIMUM_JAVA = 17
-
-
-class StartupError(Exception):
-    """A mistake in the command's options or environment, said in one line."""
-
-
-def local_path(path):
-    """The local file system path of ``path``, or None for another file system (hdfs://, s3a://)."""
-    parsed = urlparse(path)
-    if parsed.scheme in ("", "file"):
-        return parsed.path if parsed.scheme else path
-    return None
-
-
-def expected_layouts():
-    return " or ".join(DATASET_LAYOUTS)
-
-
-def check_dataset(path):
-    """A local dataset directory exists and holds the files of one known layout."""
-    local = local_path(path)
-    if local is None:
-        return  # Spark reads it; only Spark can say whether it is there
-    if not os.path.isdir(local):
-        raise StartupError(f"dataset {path} {'is not a directory' if os.path.exists(local) else 'does not exist'}; "
-                           f"expected {expected_layouts()}")
-    lacking = {layout: [f for f in files if not os.path.exists(os.path.join(local, f))]
-               for layout, files in DATASET_LAYOUTS.items()}
-    if all(lacking.values()):
-        missing = min(lacking.values(), key=len)
-        raise StartupError(f"dataset {path} lacks {' and '.join(missing)}; expected {expected_layouts()}")
-
-
-def check_file(path, what):
-    local = local_path(path)
-    if local is not None and not os.path.isfile(local):
-        raise StartupError(f"{what} {path} does not exist")
 
 
 def check_port_free(host, port):
