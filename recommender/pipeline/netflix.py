@@ -6,62 +6,126 @@ Ratings files are blocks: a line ``MovieID:`` starts a movie, the lines after it
 the line (commas included) and the file is Latin-1.
 
 Which movie a line belongs to depends on the lines before it, which may sit in an earlier
-input split, read by another task. Each line is tagged with its file (a hash of its path), its split's start
-offset (``_metadata.file_block_start``) and its position within the split
-(``monotonically_increasing_id``, increasing within a task). The header in force is then
-found in two steps that both stay small:
+input split, read by another task. Each line is tagged with its file (a hash of its path), its
+split's start offset (``_metadata.file_block_start``) and its position (``monotonically_increasing_id``:
+increasing within a task, so a split's lines are one interval of positions). The header in force
+is then found without moving any line between tasks:
 
-1. within a split: the last header at or before the line (a window per split, so no
-   window partition is bigger than one split, unlike a window over a whole file);
-2. for lines before a split's first header: the last header of the earlier splits of the
-   same file, from a table with one row per split (thousands of rows for 100M ratings),
-   broadcast back.
+1. a first pass over the text keeps only what is small: per split, its first position, and the
+   position of each header (one row per split and one per movie block);
+2. on the driver, these become block starts: each header's position, and each split's first
+   position with the last header of the earlier splits of its file;
+3. the second pass finds each line's block start by binary search over the sorted positions
+   (Spark ML's ``Bucketizer``, which runs in the JVM) and joins the block's movie, broadcast.
 
-No line is read by two tasks (Hadoop's line reader gives a line straddling a split
-boundary to the split it starts in), so no row is lost or counted twice.
+A window over the lines would do the same but shuffle and sort every line (most of the ETL's
+time, measured in docs/pipeline.md). No line is read by two tasks (Hadoop's line reader gives a
+line straddling a split boundary to the split it starts in), so no row is lost or counted twice;
+both passes read the same splits in the same order, so they number the lines alike.
 """
 
-from pyspark.sql import Window
+import itertools
+import logging
+import math
+import struct
+import time
+
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from recommender.limits import MAX_ID
 from recommender.pipeline.parquet_dataset import Counted
+
+log = logging.getLogger(__name__)
 
 HEADER = r"^(\d+):$"
 RATING_LINE = r"^(\d+),(\d+),(\d{4}-\d{2}-\d{2})$"
 TITLE_LINE = r"^(\d+),(\d{4}|NULL),(.*)$"
 TITLES_ENCODING = "ISO-8859-1"
 SECONDS_PER_DAY = 86400
+BLANKS = " \r"  # trimmed from each line: spaces, and the CR of a file written with CRLF
 
 
 def tagged_lines(spark, paths):
     """Trimmed non-blank lines with ``file``, ``split``, ``pos`` (order within the split) and ``header``."""
     lines = spark.read.text(paths).select(
-        F.trim("value").alias("line"),
-        # A hash of the path, not the path: the window's shuffle carries it with every line.
+        F.trim("value", F.lit(BLANKS)).alias("line"),
+        # A hash of the path, not the path: both passes carry it with every line.
         F.xxhash64("_metadata.file_path").alias("file"),
         F.col("_metadata.file_block_start").alias("split"),
         F.monotonically_increasing_id().alias("pos"),
     )
-    header = F.regexp_extract("line", HEADER, 1)
+    # Only a line ending in ':' can be a header: the regular expression runs on those alone.
+    header = F.when(F.col("line").endswith(":"), F.regexp_extract("line", HEADER, 1))
     return lines.filter(F.col("line") != "").withColumn(
         "header", F.when(header != "", header.try_cast("int"))
     )
 
 
-def with_movie(lines):
+def block_starts(lines):
+    """``[(position, movieId)]`` sorted: where each block of lines of one movie starts.
+
+    A split's first line starts a block of the header in force at the end of the earlier
+    splits of its file (None before any header); each header starts its own.
+    """
+    started = time.perf_counter()
+    # One row per header and one per split (its other lines), from a hash aggregation of fixed-width
+    # columns: cheaper per line than collecting each split's headers into a list.
+    at_header = F.when(F.col("header").isNotNull(), F.col("pos"))
+    groups = lines.groupBy("file", "split", at_header.alias("at_header")).agg(
+        F.min("pos").alias("first"), F.first("header").alias("header"),
+    ).collect()
+    splits = {}
+    for group in groups:
+        first, headers = splits.get((group.file, group.split), (group.first, []))
+        if group.at_header is not None:
+            headers.append((group.at_header, group.header))
+        splits[(group.file, group.split)] = (min(first, group.first), headers)
+    log.info("stage: %d headers in %d splits found in %.1fs", sum(len(h) for _, h in splits.values()), len(splits),
+             time.perf_counter() - started)
+    return starts_in_files(splits)
+
+
+def starts_in_files(splits):
+    """The block starts of ``{(file, split): (first position, [(position, header)])}``, sorted."""
+    starts = {}
+    for _, in_file in itertools.groupby(sorted(splits.items()), key=lambda item: item[0][0]):
+        movie = None  # the header in force at the end of the earlier splits of the file
+        for _, (first, headers) in in_file:
+            starts[first] = movie
+            for position, header in sorted(headers):
+                starts[position] = movie = header  # a header on a split's first line wins
+    return sorted(starts.items())
+
+
+def with_movie(spark, lines):
     """``lines`` with ``movieId``: the last ``MovieID:`` header before each line, across splits."""
-    in_split = Window.partitionBy("file", "split").orderBy("pos").rowsBetween(Window.unboundedPreceding, 0)
-    lines = lines.withColumn("in_split", F.last("header", ignorenulls=True).over(in_split))
-    last_per_split = lines.groupBy("file", "split").agg(
-        F.max_by("header", F.when(F.col("header").isNotNull(), F.col("pos"))).alias("last_header")
-    )
-    earlier = Window.partitionBy("file").orderBy("split").rowsBetween(Window.unboundedPreceding, -1)
-    carried = last_per_split.select(
-        "file", "split", F.last("last_header", ignorenulls=True).over(earlier).alias("carried")
-    )
-    lines = lines.join(F.broadcast(carried), ["file", "split"], "left")
-    return lines.withColumn("movieId", F.coalesce("in_split", "carried"))
+    starts = block_starts(lines)
+    if not starts:
+        return lines.withColumn("movieId", F.lit(None).cast("int"))
+    blocks = spark.createDataFrame([(number, movie) for number, (_, movie) in enumerate(starts, 1)],
+                                   "block INT, movieId INT")
+    # Bucket k holds the positions from the k-th block start to the next one; bucket 0 (before
+    # the first start) stays empty, as every split's first line is a start.
+    located = bucketized(spark, lines.withColumn("position", F.col("pos").cast("double")), "position",
+                         [-math.inf] + [float(position) for position, _ in starts] + [math.inf])
+    located = located.withColumn("block", F.col("bucket").cast("int")).drop("position", "bucket")
+    return located.join(F.broadcast(blocks), "block", "left").drop("block")
+
+
+def bucketized(spark, frame, column, splits):
+    """``frame`` with ``bucket``: the index of the interval of sorted ``splits`` that holds ``column``.
+
+    Spark ML's Bucketizer (a binary search in the JVM; Spark SQL has no built-in that searches
+    a sorted array). Built through py4j with the splits sent as one byte string: pyspark's
+    Bucketizer would send them one py4j round trip per number (seconds for 10,000 blocks).
+    """
+    gateway = spark.sparkContext._gateway
+    java_splits = gateway.new_array(gateway.jvm.double, len(splits))
+    packed = bytearray(struct.pack(f">{len(splits)}d", *splits))
+    gateway.jvm.java.nio.ByteBuffer.wrap(packed).asDoubleBuffer().get(java_splits)
+    finder = gateway.jvm.org.apache.spark.ml.feature.Bucketizer().setSplits(java_splits)
+    return DataFrame(finder.setInputCol(column).setOutputCol("bucket").transform(frame._jdf), spark)
 
 
 def read_ratings(spark, paths, counted: Counted):
@@ -72,9 +136,12 @@ def read_ratings(spark, paths, counted: Counted):
     DataFrame
         ``userId, movieId, rating, timestamp`` (midnight UTC of the date, in seconds).
     """
-    lines = with_movie(tagged_lines(spark, paths)).filter(F.col("header").isNull())
-    fields = [F.regexp_extract("line", RATING_LINE, group) for group in (1, 2, 3)]
-    matched = F.regexp_extract("line", RATING_LINE, 0) != ""
+    lines = with_movie(spark, tagged_lines(spark, paths)).filter(F.col("header").isNull())
+    # One regular expression per line says whether it is a rating line; its fields are then
+    # the text between the commas (cheaper than a match per field).
+    matched = F.col("line").rlike(RATING_LINE)
+    fields = [F.substring_index("line", ",", 1), F.substring_index(F.substring_index("line", ",", 2), ",", -1),
+              F.substring_index("line", ",", -1)]
     user, rating = fields[0].try_cast("int"), fields[1].try_cast("int")
     # try_to_timestamp and to_date in the same session time zone give back the date as written.
     day = F.to_date(F.try_to_timestamp(fields[2], F.lit("yyyy-MM-dd")))

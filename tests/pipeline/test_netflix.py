@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from recommender.datasets.layouts import load_dataset
 from recommender.pipeline.jobs import netflix_job
 from recommender.pipeline.netflix import read_ratings, tagged_lines
@@ -31,6 +33,21 @@ def test_blocks_straddling_tiny_splits_keep_every_row_with_its_movie(spark, tmp_
     assert len(rows) == len(EXPECTED_NETFLIX)
     assert counted.results() == {
         "not a MovieID: header nor a CustomerID,Rating,Date line": 1, "rating not 1 to 5": 1,
+    }
+
+
+@pytest.mark.parametrize("split_bytes", [7, 19, 45])
+def test_crlf_lines_and_a_rating_before_any_header_in_splits_of_any_size(spark, tmp_path, split_bytes):
+    # Split sizes that cut headers, rating lines and CRLF pairs in different places.
+    text = "5,3,2005-01-01\n" + NETFLIX_RATINGS + NETFLIX_RATINGS_PART_2
+    (tmp_path / "crlf.txt").write_bytes(text.replace("\n", "\r\n").encode("ascii"))
+    counted = Counted()
+    with tiny_splits(spark, split_bytes):
+        rows = read_ratings(spark, [str(tmp_path / "crlf.txt")], counted).collect()
+    assert sorted((row.userId, row.movieId, row.rating) for row in rows) == sorted(EXPECTED_NETFLIX)
+    assert counted.results() == {
+        "not a MovieID: header nor a CustomerID,Rating,Date line": 1, "rating not 1 to 5": 1,
+        "rating line before any MovieID: header": 1,
     }
 
 
