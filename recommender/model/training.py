@@ -116,15 +116,16 @@ def train(dataset, params=ModelParams(), log_position=0, data_fingerprint="", ho
         catalog = movie_catalog(dataset.movies)
         with stage("reading the ratings and copying them to the driver"):
             table = ratings.toArrow()
-        every = driver_ratings(table, catalog)
-        held, eligible = held_mask(table, every, holdout)
-        del table
-        fitted = every.subset(~held)
+        with stage("sorting %d ratings by user and movie", table.num_rows):
+            every, candidates = driver_ratings(table, catalog)
+            del table
+            held, eligible = held_mask(candidates, every, holdout)
+            fitted = every.subset(~held)  # still sorted
         if len(fitted.values) == 0:
             raise RecommendationError("the dataset has no valid ratings")
         with stage("statistics of %d ratings", len(fitted.values)):
-            catalog, summary = with_statistics(catalog, fitted, params.popularity_damping)
-            index = rating_index(fitted, len(catalog.movie_ids))
+            index = rating_index(fitted)
+            catalog, summary = with_statistics(catalog, fitted, params.popularity_damping, len(index.user_ids))
             stats = per_user_and_movie(fitted, index, catalog, summary, params, eligible)
         biases = None if params.implicit_prefs else spark_biases(ratings.sparkSession, stats)
         frames = fitting_frames(ratings, stats, holdout is not None, params)
@@ -159,29 +160,42 @@ def movie_catalog(movies):
 
 
 def driver_ratings(table, catalog):
-    """The ratings of a pyarrow Table of catalog movies as driver arrays (rows: catalog rows)."""
-    movies = table.column("movieId").to_numpy().astype(np.int64)
-    return Ratings(
-        users=table.column("userId").to_numpy().astype(np.int64),
-        rows=catalog.rows(movies),
-        values=table.column("rating").to_numpy().astype(np.float32),
-        timestamps=table.column("timestamp").to_numpy(zero_copy_only=False).astype(np.int64),
+    """The ratings of a pyarrow Table of catalog movies as driver arrays sorted by user then movie,
+    and the held-out candidates column in the same order (None without one).
+
+    One sort serves the held-out split, the ratings index and the users' counts.
+    """
+    users = table.column("userId").to_numpy().astype(np.int64)
+    rows = catalog.rows(table.column("movieId").to_numpy().astype(np.int64))
+    order = np.argsort(users * len(catalog.movie_ids) + rows)  # one rating per pair: the keys are distinct
+    ratings = Ratings(
+        users=users[order], rows=rows[order], values=table.column("rating").to_numpy().astype(np.float32)[order],
+        timestamps=table.column("timestamp").to_numpy(zero_copy_only=False).astype(np.int64)[order],
     )
+    if HELD not in table.column_names:
+        return ratings, None
+    return ratings, table.column(HELD).to_numpy(zero_copy_only=False).astype(bool)[order]
 
 
-def held_mask(table, ratings, holdout):
-    """Which ratings the held-out split keeps out (candidates of users with enough ratings), and
-    ``eligible(user_ids)``: whether those users have enough ratings. Without a split none."""
+def user_runs(users):
+    """Ids, first positions and counts of the runs of equal ids in sorted ``users``."""
+    starts = np.flatnonzero(np.diff(users, prepend=users[:1] - 1)) if len(users) else np.empty(0, np.int64)
+    return users[starts], starts, np.diff(np.append(starts, len(users)))
+
+
+def held_mask(candidates, ratings, holdout):
+    """Which of the sorted ``ratings`` the held-out split keeps out (candidates of users with enough
+    ratings), and ``eligible(user_ids)``: whether those users have enough. Without a split none."""
     if holdout is None:
         return np.zeros(len(ratings.values), bool), lambda user_ids: np.zeros(len(user_ids), bool)
-    user_ids, user_index, counts = np.unique(ratings.users, return_inverse=True, return_counts=True)
+    user_ids, _, counts = user_runs(ratings.users)
     enough = counts >= holdout.min_user_ratings
-    held = table.column(HELD).to_numpy(zero_copy_only=False).astype(bool) & enough[user_index]
-    return held, lambda ids: enough[np.searchsorted(user_ids, ids)]
+    return candidates & np.repeat(enough, counts), lambda ids: enough[np.searchsorted(user_ids, ids)]
 
 
-def with_statistics(catalog, ratings, popularity_damping):
-    """``catalog`` with rating counts, damped and plain means and first ratings of ``ratings``; and a summary."""
+def with_statistics(catalog, ratings, popularity_damping, users):
+    """``catalog`` with rating counts, damped and plain means and first ratings of ``ratings`` (by
+    ``users`` users); and a summary."""
     movies = len(catalog.movie_ids)
     counts = np.bincount(ratings.rows, minlength=movies).astype(np.int64)
     totals = np.bincount(ratings.rows, weights=ratings.values.astype(np.float64), minlength=movies)
@@ -191,7 +205,7 @@ def with_statistics(catalog, ratings, popularity_damping):
     first[counts == 0] = -1
     mean = float(totals.sum() / counts.sum())
     summary = {
-        "ratings": int(counts.sum()), "users": int(len(np.unique(ratings.users))),
+        "ratings": int(counts.sum()), "users": int(users),
         "min": float(ratings.values.min()), "max": float(ratings.values.max()), "mean": mean,
     }
     log.info("%d ratings by %d users on %d catalog movies, scale %s..%s",
@@ -210,18 +224,18 @@ class RatingIndex:
     """The ratings sorted by user then movie: users' ids, CSR offsets, rows and values."""
 
     user_ids: np.ndarray
-    user_index: np.ndarray  # each rating's user, as an index into user_ids (in ratings' order)
+    user_index: np.ndarray  # each rating's user, as an index into user_ids
     offsets: np.ndarray
     rows: np.ndarray
     values: np.ndarray
 
 
-def rating_index(ratings, movies):
-    """The driver's ratings index of ``ratings`` (Ratings) over ``movies`` catalog rows."""
-    user_ids, user_index = np.unique(ratings.users, return_inverse=True)
-    order = np.argsort(user_index * movies + ratings.rows, kind="stable")
-    offsets = np.append(np.searchsorted(user_index[order], np.arange(len(user_ids))), len(order)).astype(np.int64)
-    return RatingIndex(user_ids, user_index, offsets, ratings.rows[order], ratings.values[order])
+def rating_index(ratings):
+    """The driver's ratings index of ``ratings`` (Ratings sorted by user then movie)."""
+    user_ids, starts, counts = user_runs(ratings.users)
+    user_index = np.repeat(np.arange(len(user_ids)), counts)
+    offsets = np.append(starts, len(ratings.users)).astype(np.int64)
+    return RatingIndex(user_ids, user_index, offsets, ratings.rows, ratings.values)
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,7 @@ def with_ratings(model, ratings):
     users = np.concatenate([np.repeat(model.user_ids, np.diff(model.rating_offsets)), ratings.users[known]])
     rows = np.concatenate([model.rated_rows, model.catalog.rows(ratings.movies[known])])
     values = np.concatenate([model.rated_values, ratings.ratings[known]])
-    order = np.lexsort((rows, users))
+    order = np.argsort(users * len(model.catalog.movie_ids) + rows)  # by user then movie: one rating per pair
     users, rows, values = users[order], rows[order], values[order]
     offsets = np.append(np.searchsorted(users, model.user_ids), len(users)).astype(np.int64)
     movies = len(model.catalog.movie_ids)

@@ -49,15 +49,16 @@ def test_the_driver_biases_and_statistics_are_sparks(spark, tiny_dataset_dir, ti
 
 
 def test_the_held_out_pairs_are_the_hash_bucket_of_users_with_enough_ratings(spark, tiny_dataset_dir):
-    ratings = load_movielens(spark, str(tiny_dataset_dir)).ratings
-    holdout = Holdout(share=0.2, min_user_ratings=10)
+    ratings = load_movielens(spark, str(tiny_dataset_dir)).ratings  # every user has 9
     per_user = ratings.groupBy("userId").agg(F.count(F.lit(1)).alias("n"))
-    bucket = F.pmod(F.xxhash64("userId", "movieId", F.lit(holdout.seed)), F.lit(HASH_BUCKETS))
-    expected = ratings.join(per_user, "userId").filter((F.col("n") >= 10) & (bucket < 0.2 * HASH_BUCKETS))
-    users, movies, values = train(load_movielens(spark, str(tiny_dataset_dir)), ModelParams(**TINY_PARAMS),
-                                  holdout=holdout).heldout
-    assert sorted(zip(users.tolist(), movies.tolist())) == sorted((r.userId, r.movieId) for r in expected.collect())
-    assert len(users) > 10
+    bucket = F.pmod(F.xxhash64("userId", "movieId", F.lit(Holdout().seed)), F.lit(HASH_BUCKETS))
+    for min_user_ratings, some_held in ((9, True), (10, False)):
+        holdout = Holdout(share=0.2, min_user_ratings=min_user_ratings)
+        expected = ratings.join(per_user, "userId").filter((F.col("n") >= min_user_ratings) & (bucket < 0.2 * HASH_BUCKETS))
+        users, movies, values = train(load_movielens(spark, str(tiny_dataset_dir)), ModelParams(**TINY_PARAMS),
+                                      holdout=holdout).heldout
+        assert sorted(zip(users.tolist(), movies.tolist())) == sorted((r.userId, r.movieId) for r in expected.collect())
+        assert (len(users) > 10) == some_held
 
 
 def test_each_long_stage_is_logged_with_its_time(spark, tiny_dataset_dir, caplog):
