@@ -64,10 +64,12 @@ def top_ten_requests(host, users, count, rng):
     return [f"GET /{rng.choice(users)}/ratings/top/10 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() for _ in range(count)]
 
 
-def post_requests(host, movies, first_user, count, rng):
+def post_requests(host, movies, first_user, count, rng, scale):
+    """POSTs of 10 ratings in half stars within the model's rating ``scale`` (Netflix's is 1 to 5)."""
+    low, high = (int(2 * bound) for bound in scale)
     requests_ = []
     for user in range(first_user, first_user + count):
-        body = "".join(f"{movie},{rng.randint(1, 10) / 2}\n" for movie in rng.sample(movies, 10)).encode()
+        body = "".join(f"{movie},{rng.randint(low, high) / 2}\n" for movie in rng.sample(movies, 10)).encode()
         requests_.append(
             f"POST /{user}/ratings HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
             f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
@@ -75,7 +77,7 @@ def post_requests(host, movies, first_user, count, rng):
     return requests_
 
 
-def phases(url, users, movies, concurrency, seconds, rng, first_user):
+def phases(url, users, movies, concurrency, seconds, rng, first_user, scale):
     """The top-10 phase then the POST phase, ``seconds`` each: two LevelResults."""
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port
@@ -84,7 +86,7 @@ def phases(url, users, movies, concurrency, seconds, rng, first_user):
     async def both():
         top = await run_level(host, port, "top-10", top_ten_requests(host, users, many, rng), concurrency,
                               seconds, time.perf_counter())
-        post = await run_level(host, port, "POST 10 ratings", post_requests(host, movies, first_user, many, rng),
+        post = await run_level(host, port, "POST 10 ratings", post_requests(host, movies, first_user, many, rng, scale),
                                concurrency, seconds, time.perf_counter())
         return top, post
 
@@ -98,7 +100,7 @@ def training_status(url):
 def summary(result):
     row = result.row()
     return f"{row['requests_per_s']:8.0f} req/s  p50 {row['p50_ms']:7.1f} ms  p99 {row['p99_ms']:7.1f} ms  " \
-           f"errors {row['errors']}"
+           f"errors {dict(result.errors) or 0}"
 
 
 def main(argv=None):
@@ -110,6 +112,10 @@ def main(argv=None):
     parser.add_argument("--niceness", type=int, default=10, help="the service's --retrain-niceness")
     parser.add_argument("--startup-timeout", type=float, default=3600)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--spark-scratch", help="a directory on another file system (e.g. /dev/shm) for Spark's shuffle files "
+        "and checkpoints, so the ratings log's fsyncs do not wait for them (default: Spark's, under /tmp)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rng = random.Random(args.seed)
@@ -118,24 +124,28 @@ def main(argv=None):
     keys = os.path.join(work, "keys")
     with open(keys, "w", encoding="utf-8") as key_file:
         key_file.write(KEY + "\n")
+    scratch_args, env = [], {"SPARK_DRIVER_MEMORY": args.driver_memory}
+    if args.spark_scratch:
+        scratch = tempfile.mkdtemp(prefix="retrain-under-load-", dir=args.spark_scratch)
+        scratch_args, env["SPARK_LOCAL_DIRS"] = ["--checkpoint-dir", scratch], scratch
     service = ServiceProcess(
-        os.path.join(work, "server.log"), "--dataset", os.path.abspath(args.dataset), "--state-dir",
+        os.path.join(work, "server.log"), *scratch_args, "--dataset", os.path.abspath(args.dataset), "--state-dir",
         os.path.join(work, "state"), "--api-keys-file", keys, "--retrain-after-ratings", str(10**9),
         "--retrain-after-seconds", str(10**9), "--min-retrain-gap", "0", "--gate", "off",
         "--retrain-niceness", str(args.niceness), "--threads", "4",
-        env={"SPARK_DRIVER_MEMORY": args.driver_memory},
+        env=env,
     )
     try:
         started = time.monotonic()
-        service.wait_until_up(timeout=args.startup_timeout)
+        scale = service.wait_until_up(timeout=args.startup_timeout)["model"]["ratingScale"]
         log.info("ready after %.1fs; log %s", time.monotonic() - started, service.log_path)
-        quiet = phases(service.url, users, movies, args.concurrency, args.seconds, rng, FIRST_NEW_USER)
+        quiet = phases(service.url, users, movies, args.concurrency, args.seconds, rng, FIRST_NEW_USER, scale)
         answer = requests.post(service.url + "/admin/retrain", headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
         answer.raise_for_status()
         requested = time.monotonic()
         while not training_status(service.url)["running"]:
             time.sleep(0.2)
-        busy = phases(service.url, users, movies, args.concurrency, args.seconds, rng, 2 * FIRST_NEW_USER)
+        busy = phases(service.url, users, movies, args.concurrency, args.seconds, rng, 2 * FIRST_NEW_USER, scale)
         still_running = training_status(service.url)["running"]
         while training_status(service.url)["running"]:
             time.sleep(1)
@@ -143,7 +153,7 @@ def main(argv=None):
     finally:
         service.stop()
     print(f"{args.dataset}, local[2], {args.concurrency} connections, {args.seconds:.0f} s a phase, "
-          f"retrain niceness {args.niceness}; retrain took {retrain_seconds:.1f} s"
+          f"retrain niceness {args.niceness}, Spark scratch {args.spark_scratch or 'default'}; retrain took {retrain_seconds:.1f} s"
           + ("" if still_running else " (it ended before the phases did: the ratios understate its cost)"))
     for name, without, with_retrain in (("top-10", quiet[0], busy[0]), ("POST 10 ratings", quiet[1], busy[1])):
         print(f"{name:16} without retrain: {summary(without)}")

@@ -205,3 +205,18 @@ def test_health_says_what_the_next_retrain_waits_for(engine, new_user_id):
     due = client.get("/health").get_json()["training"]["nextRetrain"]
     assert (due["waitingFor"], due["pendingRatings"], due["startsInSeconds"]) == ("nothing", 4, 0.0)
     assert due["reason"] == "4 new ratings reached the threshold of 4"
+
+
+def test_the_servers_retrain_policy_options_reach_the_retrainer_and_bad_ones_stop_it(capsys, tmp_path):
+    import server
+
+    base = ["--port", "0", "--state-dir", str(tmp_path)]
+    args = server.parse_args([*base, "--retrain-after-share", "0.1", "--min-retrain-gap", "60", "--retrain-niceness", "5"])
+    config = server.service_config(args)
+    assert (config.retrain_after_share, config.min_retrain_gap, config.retrain_niceness) == (0.1, 60, 5)
+    defaults = server.service_config(server.parse_args(base))
+    assert (defaults.retrain_after_share, defaults.min_retrain_gap, defaults.retrain_niceness) == (0.05, 300, 10)
+    for bad in (["--retrain-after-share", "1.5"], ["--min-retrain-gap", "-1"], ["--retrain-niceness", "25"]):
+        with pytest.raises(SystemExit) as stopped:
+            server.parse_args([*base, *bad])
+        assert stopped.value.code == 2 and "retrain" in capsys.readouterr().err
