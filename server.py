@@ -70,9 +70,27 @@ def parse_args(argv):
         "--state-dir", default=DEFAULT_STATE_DIR, help="local directory of the ratings log and saved models"
     )
     parser.add_argument("--retrain", action="store_true", help="train at start-up even if a saved model matches")
-    parser.add_argument("--retrain-after-ratings", type=int, default=1000, help="retrain after this many new ratings")
+    parser.add_argument(
+        "--retrain-after-ratings", type=int, default=1000,
+        help="retrain after this many new ratings (the floor of --retrain-after-share)",
+    )
+    parser.add_argument(
+        "--retrain-after-share", type=float, default=0.05,
+        help="retrain once new ratings are this share of the serving model's ratings, if more than "
+        "--retrain-after-ratings (default %(default)s)",
+    )
     parser.add_argument(
         "--retrain-after-seconds", type=float, default=300.0, help="retrain this long after the first new rating"
+    )
+    parser.add_argument(
+        "--min-retrain-gap", type=float, default=300.0,
+        help="seconds from the end of one retrain to the start of the next (a requested retrain does not wait; "
+        "default %(default)s)",
+    )
+    parser.add_argument(
+        "--retrain-niceness", type=int, default=10, choices=range(0, 20), metavar="0..19",
+        help="OS niceness of Spark's JVM while a retrain runs, so serving keeps the cores (0: unchanged; "
+        "default %(default)s)",
     )
     parser.add_argument("--keep-models", type=int, default=3, help="saved model versions to keep")
     parser.add_argument(
@@ -95,6 +113,8 @@ def parse_args(argv):
     add_catalog_arguments(parser)
     params_file.add_arguments(parser)
     args = parser.parse_args(argv)
+    if not 0 <= args.retrain_after_share < 1 or args.min_retrain_gap < 0:
+        parser.error("--retrain-after-share must be from 0 to below 1 and --min-retrain-gap at least 0")
     try:
         args.params = params_file.params_of(args)
         args.holdout = Holdout(share=args.holdout_share)
@@ -140,7 +160,9 @@ def service_config(args):
     return ServiceConfig(
         dataset=args.dataset, state_dir=args.state_dir, params=args.params, model_dir=args.model_dir,
         force_retrain=args.retrain, retrain_after_ratings=args.retrain_after_ratings,
-        retrain_after_seconds=args.retrain_after_seconds, keep_models=args.keep_models, holdout=args.holdout,
+        retrain_after_seconds=args.retrain_after_seconds, retrain_after_share=args.retrain_after_share,
+        min_retrain_gap=args.min_retrain_gap, retrain_niceness=args.retrain_niceness,
+        keep_models=args.keep_models, holdout=args.holdout,
         gate=QualityGate(rmse=args.gate_rmse, ndcg=args.gate_ndcg, enabled=args.gate == "on"),
         retrain_policy=args.retrain_policy, drift_interval=args.drift_interval, drift=args.drift,
     )

@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -40,11 +41,17 @@ sys.path.insert(0, os.path.join(REPO_ROOT, "bench"))
 
 log = logging.getLogger("training_scale")
 
-PATHS = ("service", "tutorial", "parquet")
+PATHS = ("service", "tutorial", "parquet", "server")
 FIELDS = [
     "ratings", "users", "movies", "path", "status", "load_s", "train_s", "load_train_s", "startup_s",
+    "rating_als_s", "ranking_als_s", "retrain_s",
     "peak_driver_py_mb", "peak_jvm_mb", "peak_total_mb", "driver_memory",
 ]
+# The stage lines of recommender.model.training the server path reads its models' times from.
+STAGE_TIMES = {
+    "rating_als_s": re.compile(r"training the rating ALS .* done \((\d+\.\d)s\)"),
+    "ranking_als_s": re.compile(r"training the ranking ALS .* done \((\d+\.\d)s\)"),
+}
 RESULTS_DIR = os.path.join(REPO_ROOT, "bench", "results")
 
 
@@ -212,6 +219,80 @@ def run_worker(paths, dataset_dir, args, driver_memory, log_path):
     return {path: {"status": status, **timings.get(path, {}), **peaks} for path in paths}
 
 
+def run_server_path(dataset_dir, args, driver_memory, log_path):
+    """The service as a user starts it: ``spark-submit server.py --dataset DIR`` to ``/ready``
+    (both models, held-out metrics, save), then one retrain asked for by ``/admin/retrain``."""
+    import requests
+
+    from tests.support.service_process import ServiceFailed, ServiceProcess
+
+    work = tempfile.mkdtemp(prefix="training-scale-server-")
+    key = "training-scale"
+    with open(os.path.join(work, "keys"), "w", encoding="utf-8") as keys:
+        keys.write(key + "\n")
+    launched = time.monotonic()
+    service = ServiceProcess(
+        log_path, "--dataset", os.path.abspath(dataset_dir), "--state-dir", os.path.join(work, "state"),
+        "--api-keys-file", os.path.join(work, "keys"), "--retrain-after-ratings", str(10**9),
+        "--retrain-after-seconds", str(10**9), "--gate", "off", env={"SPARK_DRIVER_MEMORY": driver_memory},
+    )
+    memory = TreeMemory(service.process.pid, driver_script="server.py")
+    result = {"status": "ok"}
+    try:
+        wait_sampling(memory, lambda: ready(service), launched + args.timeout)
+        result["startup_s"] = time.monotonic() - launched
+        startup_peaks = {f"peak_{k}_mb": v / 2**20 for k, v in memory.peak.items()}
+        headers = {"Authorization": f"Bearer {key}"}
+        requests.post(service.url + "/admin/retrain", headers=headers, timeout=60).raise_for_status()
+        asked = time.monotonic()
+        wait_sampling(memory, lambda: training(service)["retrains"] == 1, asked + args.timeout)
+        result["retrain_s"] = time.monotonic() - asked
+    except (ServiceFailed, TimeoutError, OSError) as error:
+        result["status"] = f"failed: {str(error)[:200]}, see {log_path}"
+        startup_peaks = {}
+    finally:
+        service.stop()
+    result.update(stage_times(service.log(tail=0)))
+    result.update(startup_peaks)  # the peak of the start-up alone: the retrain's comes on top of a serving model
+    return result
+
+
+def wait_sampling(memory, done, deadline):
+    while time.monotonic() < deadline:
+        memory.sample()
+        if done():
+            return
+        time.sleep(0.2)
+    raise TimeoutError("timed out")
+
+
+def ready(service):
+    import requests
+
+    if service.process.poll() is not None:
+        raise OSError(f"the service exited with {service.process.returncode}")
+    try:
+        return requests.get(service.url + "/ready", timeout=5).status_code == 200
+    except (requests.ConnectionError, requests.Timeout):
+        return False
+
+
+def training(service):
+    import requests
+
+    return requests.get(service.url + "/health", timeout=30).json()["training"]
+
+
+def stage_times(log_text):
+    """The start-up's (first) rating and ranking ALS fit times from the service's log."""
+    times = {}
+    for key, pattern in STAGE_TIMES.items():
+        found = pattern.search(log_text)
+        if found:
+            times[key] = float(found.group(1))
+    return times
+
+
 def measure_size(ratings, args, logs_dir):
     """Both paths on a synthetic dataset of ``ratings`` ratings; one row per path."""
     import synthetic
@@ -221,15 +302,21 @@ def measure_size(ratings, args, logs_dir):
     users, movies = synthetic.dimensions(ratings)
     driver_memory = args.driver_memory or driver_memory_for(ratings)
     results = {}
-    for paths in [args.paths] if args.one_jvm else [[path] for path in args.paths]:
+    in_workers = [path for path in args.paths if path != "server"]
+    for paths in [in_workers] if args.one_jvm else [[path] for path in in_workers]:
         log.info("%s ratings: %s (driver memory %s)", size_label(ratings), " and ".join(paths), driver_memory)
         log_path = os.path.join(logs_dir, f"{size_label(ratings)}-{'-'.join(paths)}.log")
         results.update(run_worker(paths, dataset_dir, args, driver_memory, log_path))
+    if "server" in args.paths:
+        log.info("%s ratings: server.py on %s (driver memory %s)", size_label(ratings), args.parquet_dataset,
+                 driver_memory)
+        log_path = os.path.join(logs_dir, f"{size_label(ratings)}-server.log")
+        results["server"] = run_server_path(args.parquet_dataset, args, driver_memory, log_path)
     rows = []
     for path, result in results.items():
         row = {"ratings": ratings, "users": users, "movies": movies, "path": path, "driver_memory": driver_memory}
         row.update(result)
-        if row["status"] == "ok":
+        if row["status"] == "ok" and "load_s" in row:
             row["load_train_s"] = row["load_s"] + row["train_s"]
         rows.append(row)
         log.info("%s", {key: round(v, 1) if isinstance(v, float) else v for key, v in row.items()})
@@ -248,8 +335,9 @@ def write_csv(rows, path):
 
 
 def format_table(rows):
-    """The result rows as an aligned text table, with the tutorial/service ratio per size."""
+    """The result rows as an aligned text table, with the tutorial/service ratios per size."""
     head = (f"{'ratings':>9} {'path':<9} {'load s':>8} {'train s':>8} {'load+train':>10} {'start-up s':>10} "
+            f"{'rating ALS':>10} {'ranking ALS':>11} {'retrain s':>9} "
             f"{'driver py MB':>12} {'JVM MB':>8} {'total MB':>9}  status")
     lines = [head]
     for row in rows:
@@ -257,7 +345,8 @@ def format_table(rows):
             return format(row[key], spec) if key in row else format("-", spec.split(".")[0])
         lines.append(
             f"{size_label(row['ratings']):>9} {row['path']:<9} {value('load_s')} {value('train_s')} "
-            f"{value('load_train_s', '>10.1f')} {value('startup_s', '>10.1f')} {value('peak_driver_py_mb', '>12.0f')} "
+            f"{value('load_train_s', '>10.1f')} {value('startup_s', '>10.1f')} {value('rating_als_s', '>10.1f')} "
+            f"{value('ranking_als_s', '>11.1f')} {value('retrain_s', '>9.1f')} {value('peak_driver_py_mb', '>12.0f')} "
             f"{value('peak_jvm_mb', '>8.0f')} {value('peak_total_mb', '>9.0f')}  {row['status']}"
         )
     lines.append("")
@@ -273,6 +362,13 @@ def format_table(rows):
         lines.append(f"{size_label(ratings):>9} {format(ratio, '.2f') if ratio else '-':>28} "
                      f"{format(growth, '.2f') if growth is not None else '-':>30}")
         previous = ratings
+    server = {r["ratings"]: r for r in rows if r["path"] == "server" and "startup_s" in r}
+    for ratings in sorted(set(server) & set(tutorial)):
+        lines.append(
+            f"{size_label(ratings):>9} server.py start-up: tutorial start-up / server start-up "
+            f"{tutorial[ratings]['startup_s'] / server[ratings]['startup_s']:.2f} (speed ratio), "
+            f"peak total memory server / tutorial {server[ratings]['peak_total_mb'] / tutorial[ratings]['peak_total_mb']:.2f}"
+        )
     return "\n".join(lines)
 
 
@@ -335,9 +431,9 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.worker:
         return worker(args)
-    if "parquet" in args.paths and not args.parquet_dataset:
-        log.info("no --parquet-dataset: the parquet path is left out")
-        args.paths = [path for path in args.paths if path != "parquet"]
+    if {"parquet", "server"} & set(args.paths) and not args.parquet_dataset:
+        log.info("no --parquet-dataset: the parquet and server paths are left out")
+        args.paths = [path for path in args.paths if path not in ("parquet", "server")]
     if args.short:
         args.sizes, args.iterations, args.one_jvm = ["10k"], 3, True
         args.data_dir = tempfile.mkdtemp(prefix="training-scale-data-")

@@ -370,4 +370,14 @@ def training_status(count):
             **closed({"version": {"type": "string"}, "reason": {"type": "string"}, "at": {"type": "string"}}),
             "nullable": True,
         },
+        "nextRetrain": {
+            **closed({
+                "waitingFor": {"type": "string", "enum": ["running", "nothing", "retry", "gap", "ratings"]},
+                "reason": {"type": "string"},
+                "pendingRatings": count,
+                "thresholdRatings": count,
+                "startsInSeconds": {"type": "number", "minimum": 0, "nullable": True},
+            }),
+            "nullable": True,
+        },
     })

@@ -63,6 +63,20 @@ def training_json(status):
         "policy": status.policy,
         "rejected": status.rejected,
         "lastRejection": status.last_rejection,
+        "nextRetrain": next_retrain_json(status.next_retrain),
+    }
+
+
+def next_retrain_json(next_retrain):
+    """A NextRetrain: what the next retrain waits for, and why it will start."""
+    if next_retrain is None:
+        return None
+    return {
+        "waitingFor": next_retrain.waiting_for,
+        "reason": next_retrain.reason,
+        "pendingRatings": next_retrain.pending_ratings,
+        "thresholdRatings": next_retrain.threshold_ratings,
+        "startsInSeconds": next_retrain.starts_in_seconds,
     }
 
 

@@ -49,7 +49,7 @@ class ModelParams:
     # The ranking model's defaults: best NDCG@10 on a validation split of the bundled
     # data's training part (docs/evaluation.md).
     ranking_rank: int = 32
-    ranking_iterations: int = 20
+    ranking_iterations: int = 10  # 20 before; 10 measured no worse (docs/performance.md, Training at scale)
     ranking_reg_param: float = 0.2
     ranking_alpha: float = 1.0
     ranking_rating_shift: float = 3.0

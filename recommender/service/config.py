@@ -22,6 +22,9 @@ class ServiceConfig:
     force_retrain: bool = False  # train at start-up even if a saved model matches
     retrain_after_ratings: int = 1000
     retrain_after_seconds: float = 300.0
+    retrain_after_share: float = 0.0  # also at least this share of the serving model's ratings (server: 0.05)
+    min_retrain_gap: float = 0.0  # seconds from one retrain's end to the next one's start (server: 300)
+    retrain_niceness: int = 0  # the JVM's OS niceness while a retrain runs (server: 10)
     keep_models: int = 3
     holdout: Holdout = field(default_factory=Holdout)  # ratings kept out of fitting, for held-out metrics
     gate: QualityGate = field(default_factory=QualityGate)

@@ -10,6 +10,7 @@ from recommender.datasets.ratings_log import RatingsLog
 from recommender.model.live_model import LiveModel
 from recommender.offline.heldout import train_measured
 from recommender.service.drift_monitor import DriftMonitor
+from recommender.service.priority import jvm_pid, lowered
 from recommender.service.retraining import ModelRejected, Retrainer
 from recommender.spark_job import describe
 from recommender.storage.model_catalog import ModelCatalog
@@ -46,11 +47,17 @@ class Service:
         self.catalog = ModelCatalog(self.store)
         self.drift = DriftMonitor(self.engine, config.drift, config.drift_interval)
         self.retrainer = None if config.model_dir else Retrainer(
-            self.engine, self.train_and_save,
+            self.engine, self.retrain_and_save,
             min_new_ratings=config.retrain_after_ratings, max_delay=config.retrain_after_seconds,
+            share=config.retrain_after_share, min_gap=config.min_retrain_gap,
             drift=self.drift.check if config.retrain_policy == "drift" else None, drift_interval=config.drift_interval,
         )
         self.failed = False
+
+    def retrain_and_save(self):
+        """``train_and_save`` while serving: the JVM's threads (and this one) at a lower OS priority."""
+        with lowered(jvm_pid(self.spark.sparkContext), self.config.retrain_niceness):
+            return self.train_and_save()
 
     def train_and_save(self, logged=None):
         """Train on the dataset files plus every logged rating accepted so far, and save.

@@ -1,6 +1,7 @@
 """Background retraining: when enough new ratings arrived, or on demand, off the request path."""
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,23 @@ class RetrainingStatus:
     rejected: int  # retrained models the quality gate rejected
     last_rejection: dict  # version, reason, at; None before the first
     policy: str  # "count" or "drift"
+    next_retrain: "NextRetrain" = None
+
+
+@dataclass(frozen=True)
+class NextRetrain:
+    """When the next retrain starts, or what it waits for.
+
+    ``waiting_for`` is one of ``running`` (one is running), ``nothing`` (it starts now),
+    ``retry`` (after a failure), ``gap`` (the minimum gap since the last one), ``ratings``
+    (``threshold_ratings`` new ratings, or the delay after the first); ``reason`` says it in words.
+    """
+
+    waiting_for: str
+    reason: str
+    pending_ratings: int
+    threshold_ratings: int  # new ratings that start one: the share of the trained ones, at least the floor
+    starts_in_seconds: float  # None while it waits for ratings with none pending
 
 
 class ModelRejected(Exception):
@@ -43,7 +61,15 @@ class Retrainer:
         ``train()`` returns a new TrainedModel covering every rating accepted so far
         (and saves it); it runs on this class's thread.
     min_new_ratings : int
-        Retrain once this many ratings arrived since the serving model's data.
+        Retrain once this many ratings arrived since the serving model's data (the floor
+        of the share below).
+    share : float
+        Retrain once new ratings are this share of the serving model's ratings, if that is
+        more than ``min_new_ratings``: the threshold grows with the data, so a retrain's
+        worth of new ratings is never less than it costs.
+    min_gap : float
+        Seconds from the end of one retrain to the start of the next one the triggers
+        start (a requested retrain and retries after failures do not wait).
     max_delay : float
         Retrain this many seconds after the first rating the serving model lacks, even
         if fewer than ``min_new_ratings`` arrived.
@@ -59,10 +85,13 @@ class Retrainer:
     """
 
     def __init__(self, engine, train, min_new_ratings=1000, max_delay=300.0, backoff=(5.0, 300.0),
-                 drift=None, drift_interval=60.0):
+                 drift=None, drift_interval=60.0, share=0.0, min_gap=0.0):
         self.engine = engine
         self.train = train
         self.min_new_ratings = min_new_ratings
+        self.share = share
+        self.min_gap = min_gap
+        self._finished_at = None  # monotonic end of the last retrain
         self.max_delay = max_delay
         self.backoff = backoff
         self.retrains = 0
@@ -121,7 +150,52 @@ class Retrainer:
             rejected=self.rejected,
             last_rejection=self.last_rejection,
             policy="count" if self.drift is None else "drift",
+            next_retrain=self.next_retrain(),
         )
+
+    def threshold(self):
+        """New ratings that start a retrain: ``share`` of the serving model's ratings, at least the floor."""
+        model = self.engine.model
+        trained = len(model.rated_rows) if model is not None else 0
+        return max(self.min_new_ratings, math.ceil(self.share * trained))
+
+    def _gap_left(self, now):
+        if self._finished_at is None:
+            return 0.0
+        return max(0.0, self._finished_at + self.min_gap - now)
+
+    def next_retrain(self):
+        """What the next retrain waits for (as ``_due`` decides, without asking drift)."""
+        now = time.monotonic()
+        pending, threshold = max(self._pending(), 0), self.threshold()
+
+        def next_one(waiting_for, reason, starts_in):
+            return NextRetrain(waiting_for, reason, pending, threshold,
+                               None if starts_in is None else round(starts_in, 1))
+
+        if self.running:
+            return next_one("running", "a retrain is running", 0.0)
+        if self._requested:
+            return next_one("nothing", "a retrain was requested: it starts now", 0.0)
+        if self.failures:
+            wait = max(0.0, self._retry_at - now)
+            return next_one("retry", f"the last retrain failed: it is retried in {wait:.0f}s", wait)
+        delay_left = None
+        if pending and self._first_unmodelled_at is not None:
+            delay_left = max(0.0, self._first_unmodelled_at + self.max_delay - now)
+        triggered = pending >= threshold or (delay_left is not None and delay_left == 0)
+        gap = self._gap_left(now)
+        if triggered and gap > 0:
+            return next_one("gap", f"{pending} new ratings; the minimum gap of {self.min_gap:.0f}s since the last "
+                            f"retrain ends in {gap:.0f}s", gap)
+        if triggered:
+            return next_one("nothing", f"{pending} new ratings reached the threshold of {threshold}"
+                            if pending >= threshold else f"the first of {pending} new ratings came "
+                            f"{self.max_delay:.0f}s ago", 0.0)
+        if not pending:
+            return next_one("ratings", f"no new ratings: {threshold} start a retrain", None)
+        return next_one("ratings", f"{pending} of {threshold} new ratings; at most {delay_left or 0:.0f}s more "
+                        f"(the delay after the first new rating)", max(delay_left or 0.0, gap))
 
     def _pending(self):
         """Unmodelled ratings that no rejected retrain covered either."""
@@ -150,7 +224,9 @@ class Retrainer:
             return False
         if self._first_unmodelled_at is None:
             self._first_unmodelled_at = now
-        if unmodelled >= self.min_new_ratings or now - self._first_unmodelled_at >= self.max_delay:
+        if self._gap_left(now) > 0:
+            return False
+        if unmodelled >= self.threshold() or now - self._first_unmodelled_at >= self.max_delay:
             return True
         return self._drifted(now)
 
@@ -186,7 +262,8 @@ class Retrainer:
             self.last_success = datetime.now(timezone.utc).isoformat()
             log.info("retrained: model %s in %.1fs", model.version, time.monotonic() - started)
         finally:
-            self.last_duration = time.monotonic() - started
+            self._finished_at = time.monotonic()
+            self.last_duration = self._finished_at - started
             self.seconds_total += self.last_duration
             self.running = False
 

@@ -61,3 +61,13 @@ def test_evaluate_measures_a_saved_version_without_retraining(spark, tiny_model,
     assert "rmse" in evaluate.format_saved(report)
     with pytest.raises(SystemExit):
         evaluate.parse_args(["--model", saved, "--train", "a.csv", "--test", "b.csv"])
+
+
+def test_ndcg_is_measured_on_a_seeded_sample_when_there_are_many_users():
+    from recommender.offline.heldout import sampled
+
+    relevant = {user: {user % 7} for user in range(100)}
+    sample = sampled(relevant, 10, seed=3)
+    assert len(sample) == 10 and sample == sampled(dict(reversed(relevant.items())), 10, seed=3)
+    assert all(relevant[user] == movies for user, movies in sample.items())
+    assert sampled(relevant, 10, seed=4) != sample and sampled(relevant, 100, seed=3) is relevant

@@ -136,3 +136,87 @@ def test_a_rejected_retrain_waits_for_ratings_newer_than_it_covered(engine, new_
         wait_for(lambda: retrainer.rejected == 2)
     finally:
         retrainer.stop()
+
+
+def test_the_threshold_is_a_share_of_the_trained_ratings_with_the_floor_below_it(engine, new_user_id):
+    trained = len(engine.model.rated_rows)
+    share = 10 / trained  # ten new ratings: more than the floor of three
+    trainings = Trainings(engine, engine.model)
+    retrainer = start(Retrainer(engine, trainings, min_new_ratings=3, max_delay=3600, share=share))
+    try:
+        assert retrainer.threshold() == 10
+        assert Retrainer(engine, trainings, min_new_ratings=30, share=share).threshold() == 30  # the floor
+        engine.add_ratings(new_user_id, [(movie, 4.0) for movie in range(1, 6)])
+        retrainer.notify()
+        time.sleep(1.5)
+        waiting = retrainer.status().next_retrain
+        assert trainings.calls == 0 and (waiting.waiting_for, waiting.pending_ratings, waiting.threshold_ratings) == (
+            "ratings", 5, 10)
+        assert "5 of 10 new ratings" in waiting.reason and 3500 < waiting.starts_in_seconds <= 3600
+        engine.add_ratings(new_user_id, [(movie, 4.0) for movie in range(6, 11)])
+        retrainer.notify()
+        wait_for(lambda: retrainer.retrains == 1)
+    finally:
+        retrainer.stop()
+
+
+def test_a_busy_service_waits_the_minimum_gap_between_retrains(engine, new_user_id):
+    trainings = Trainings(engine, engine.model)
+    retrainer = start(Retrainer(engine, trainings, min_new_ratings=2, max_delay=3600, min_gap=3.0))
+    try:
+        engine.add_ratings(new_user_id, [(1, 5.0), (2, 4.0)])
+        retrainer.notify()
+        wait_for(lambda: retrainer.retrains == 1)  # the first one does not wait
+        finished = time.monotonic()
+        engine.add_ratings(new_user_id, [(3, 5.0), (4, 4.0)])
+        retrainer.notify()
+        time.sleep(1.0)
+        waiting = retrainer.status().next_retrain
+        assert retrainer.retrains == 1 and waiting.waiting_for == "gap" and 0 < waiting.starts_in_seconds <= 3.0
+        assert "minimum gap of 3s" in waiting.reason
+        wait_for(lambda: retrainer.retrains == 2)
+        assert time.monotonic() - finished >= 2.9
+        assert retrainer.status().next_retrain.waiting_for == "ratings"
+    finally:
+        retrainer.stop()
+
+
+def test_a_requested_retrain_does_not_wait_for_the_gap(engine):
+    trainings = Trainings(engine, engine.model)
+    retrainer = start(Retrainer(engine, trainings, min_gap=3600))
+    try:
+        retrainer.request()
+        wait_for(lambda: retrainer.retrains == 1)
+        retrainer.request()
+        wait_for(lambda: retrainer.retrains == 2)
+    finally:
+        retrainer.stop()
+
+
+def test_health_says_what_the_next_retrain_waits_for(engine, new_user_id):
+    from app import create_app
+
+    retrainer = Retrainer(engine, Trainings(engine, engine.model), min_new_ratings=4, max_delay=600)  # not started
+    client = create_app(engine, {}, retrainer).test_client()
+    idle = client.get("/health").get_json()["training"]["nextRetrain"]
+    assert idle == {"waitingFor": "ratings", "reason": "no new ratings: 4 start a retrain", "pendingRatings": 0,
+                    "thresholdRatings": 4, "startsInSeconds": None}
+    engine.add_ratings(new_user_id, [(movie, 4.0) for movie in range(1, 5)])
+    due = client.get("/health").get_json()["training"]["nextRetrain"]
+    assert (due["waitingFor"], due["pendingRatings"], due["startsInSeconds"]) == ("nothing", 4, 0.0)
+    assert due["reason"] == "4 new ratings reached the threshold of 4"
+
+
+def test_the_servers_retrain_policy_options_reach_the_retrainer_and_bad_ones_stop_it(capsys, tmp_path):
+    import server
+
+    base = ["--port", "0", "--state-dir", str(tmp_path)]
+    args = server.parse_args([*base, "--retrain-after-share", "0.1", "--min-retrain-gap", "60", "--retrain-niceness", "5"])
+    config = server.service_config(args)
+    assert (config.retrain_after_share, config.min_retrain_gap, config.retrain_niceness) == (0.1, 60, 5)
+    defaults = server.service_config(server.parse_args(base))
+    assert (defaults.retrain_after_share, defaults.min_retrain_gap, defaults.retrain_niceness) == (0.05, 300, 10)
+    for bad in (["--retrain-after-share", "1.5"], ["--min-retrain-gap", "-1"], ["--retrain-niceness", "25"]):
+        with pytest.raises(SystemExit) as stopped:
+            server.parse_args([*base, *bad])
+        assert stopped.value.code == 2 and "retrain" in capsys.readouterr().err
