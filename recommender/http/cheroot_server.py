@@ -5,6 +5,7 @@ import logging
 import os
 import queue
 import signal
+import threading
 
 import cherrypy
 from cheroot import wsgi
@@ -98,7 +99,23 @@ def bounded_server(app, host, port, threads=4, queue_size=128, socket_timeout=10
 
 def mount(bus, server):
     """Run ``server`` while the CherryPy ``bus`` (``cherrypy.engine``) runs."""
-    ServerAdapter(bus, server, server.bind_addr).subscribe()
+    adapter = SharedPortAdapter if server.reuse_port else ServerAdapter
+    adapter(bus, server, server.bind_addr).subscribe()
+
+
+class SharedPortAdapter(ServerAdapter):
+    """CherryPy's adapter without its check that the port is free: another worker listens there (SO_REUSEPORT)."""
+
+    def start(self):
+        if self.running:
+            return
+        self.interrupt = None
+        threading.Thread(target=self._start_http_thread, name="HTTPServer").start()
+        self.wait()
+        self.running = True
+        self.bus.log(f"Serving on {self.description} (shared port)")
+
+    start.priority = ServerAdapter.start.priority
 
 
 def run_in_cherrypy(wsgi_app, host, port, stop_with_parent=False, **bounds):
