@@ -53,7 +53,7 @@ CONNECT_TIMEOUT = 3  # seconds; an unreachable store fails a write quickly inste
 STATEMENT_TIMEOUT_MS = 10_000
 POLL_SECONDS = 0.05  # how often a follower looks for other replicas' ratings
 APPLY_TIMEOUT = 10.0  # a committed write waits this long at most for the positions before it
-READ_BLOCK = 20_000  # ratings a follower fetches at once
+READ_BLOCK = 20_000  # positions a follower reads at once (whole batches: a batch is at most --max-lines)
 
 
 def is_postgres_url(url):
@@ -388,7 +388,8 @@ class Follower:
         others = []
         for start, end, user_id, movie_ids, values in batches_of(rows):
             if start <= self.engine.accepted:
-                continue  # an own batch its writer applied meanwhile
+                self.store.disown(start)  # an own batch its writer applied meanwhile
+                continue
             if self.store.own_ticket(start) is not None:
                 self._apply(others)
                 others = []
