@@ -77,7 +77,7 @@ def main(argv=None):
     finally:
         postgres.stop()
         postgres.remove()
-    print(f"--workers 1 (cores: {os.cpu_count()}, load average before: {open('/proc/loadavg').read().strip()})")
+    print(f"--workers 1 (cores: {os.cpu_count()}, load average at the end: {open('/proc/loadavg').read().strip()})")
     print(format_table(one))
     print("--workers 2")
     print(format_table(two))
