@@ -4,6 +4,7 @@
     spark-submit etl.py movielens --input data/ml-latest-small --output DIR
     spark-submit etl.py purchases --input online_retail.csv --output DIR [--value quantity] [--since 2011-01-01]
     spark-submit etl.py merge --input state/ratings-log.csv --output DIR
+    spark-submit etl.py merge --input postgresql://host/db --output DIR    (the shared ratings store)
     spark-submit etl.py futures --dataset DIR --last 0.1 --output futures.csv --remaining DIR
 
 Every run upserts into DIR (one rating per user and movie, the newest wins) and switches to
@@ -18,6 +19,7 @@ import json
 import logging
 import sys
 
+from recommender.datasets.postgres_store import is_postgres_url
 from recommender.pipeline import jobs
 from recommender.pipeline.futures import add_futures_arguments, run_futures
 from recommender.pipeline.netflix import TITLES_ENCODING
@@ -67,7 +69,8 @@ def parse_args(argv):
                         help="a customer's value for an item: invoices that bought it (count, default) or total quantity")
     retail.add_argument("--since", type=iso_date, metavar="DATE", help="only purchases on or after DATE (YYYY-MM-DD)")
     merge = kinds.add_parser("merge", help="upsert a ratings CSV (userId,movieId,rating,timestamp) into a dataset")
-    merge.add_argument("--input", required=True, metavar="FILE", help="e.g. the service's ratings-log.csv")
+    merge.add_argument("--input", required=True, metavar="FILE",
+                       help="e.g. the service's ratings-log.csv, or its --ratings-store postgresql://... URL")
     for sub in (netflix, movielens, retail, merge):
         add_common(sub)
     add_futures_arguments(kinds)
@@ -84,6 +87,8 @@ def run(spark, args):
         return jobs.movielens_job(spark, args.input, args.output, options)
     if args.kind == "purchases":
         return jobs.purchases_job(spark, args.input, args.output, args.value, args.since, options)
+    if is_postgres_url(args.input):
+        return jobs.merge_store_job(spark, args.input, args.output, options)
     return jobs.merge_job(spark, args.input, args.output, options)
 
 

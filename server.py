@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import subprocess
 import sys
 import threading
 
@@ -10,9 +11,10 @@ import cherrypy
 from paste.translogger import TransLogger
 
 from app import create_app
-from recommender.datasets.checks import check_dataset
+from recommender.datasets.checks import StartupError, check_dataset
 from recommender.http.auth import load_api_keys
 from recommender.http.cheroot_server import run_in_cherrypy
+from recommender.datasets.postgres_store import check_reachable, is_postgres_url
 from recommender.offline.drift import add_drift_arguments, thresholds_of
 from recommender.offline.heldout import Holdout
 from recommender.service.quality_gate import QualityGate
@@ -110,6 +112,7 @@ def parse_args(argv):
     parser.add_argument("--max-lines", type=int, default=1000, help="most ratings in one POST; more gets 400")
     parser.add_argument("--access-log", help="file of the access log (default: the service's log on stderr)")
     parser.add_argument("--verbose", action="store_true", help="show Spark's and py4j's own INFO logs")
+    add_replica_arguments(parser)
     add_catalog_arguments(parser)
     params_file.add_arguments(parser)
     args = parser.parse_args(argv)
@@ -124,12 +127,54 @@ def parse_args(argv):
         parser.error(str(error))
     run_checks(
         parser,
-        lambda: check_port_free(args.host, args.port),
+        lambda: check_workers(args),
+        lambda: check_ratings_store(args.ratings_store),
+        (lambda: check_port_free(args.host, args.port)) if not args.serving_worker else (lambda: None),
         lambda: check_writable_directory(args.state_dir),
-        (lambda: check_dataset(args.dataset)) if not args.model_dir else (lambda: None),
-        check_java_unless_running,
+        (lambda: check_dataset(args.dataset)) if not (args.model_dir or args.serving_worker) else (lambda: None),
+        check_java_unless_running if not args.serving_worker else (lambda: None),
     )
     return args
+
+
+def add_replica_arguments(parser):
+    group = parser.add_argument_group("replicas sharing one ratings store (docs/cluster.md)")
+    group.add_argument(
+        "--ratings-store", default="file:", metavar="URL",
+        help="file: (the fsynced ratings log in --state-dir; file:PATH for another file) or postgresql://... "
+        "shared by every replica, which folds in every other's ratings (default %(default)s)",
+    )
+    group.add_argument(
+        "--model-store", metavar="DIR",
+        help="directory of the saved models; replicas of one store share it and serve its newest version "
+        "(default: --state-dir/models)",
+    )
+    group.add_argument(
+        "--workers", type=int, default=1,
+        help="serving processes on one port (SO_REUSEPORT); the first trains, the others serve the saved "
+        "model with NumPy only; needs a postgresql:// --ratings-store (default 1)",
+    )
+    group.add_argument("--serving-worker", action="store_true", help=argparse.SUPPRESS)  # started by --workers
+
+
+def check_workers(args):
+    if args.workers < 1:
+        raise StartupError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and not is_postgres_url(args.ratings_store):
+        raise StartupError(
+            "--workers above 1 needs a shared --ratings-store postgresql://...: with the file log each "
+            "process would see only its own writes"
+        )
+
+
+def check_ratings_store(url):
+    if not (url.startswith("file:") or is_postgres_url(url)):
+        raise StartupError(f"--ratings-store {url} is neither file: nor postgresql://...")
+    if is_postgres_url(url):
+        try:
+            check_reachable(url)
+        except ValueError as error:
+            raise StartupError(str(error)) from None
 
 
 def add_catalog_arguments(parser):
@@ -165,6 +210,7 @@ def service_config(args):
         keep_models=args.keep_models, holdout=args.holdout,
         gate=QualityGate(rmse=args.gate_rmse, ndcg=args.gate_ndcg, enabled=args.gate == "on"),
         retrain_policy=args.retrain_policy, drift_interval=args.drift_interval, drift=args.drift,
+        ratings_store=args.ratings_store, model_store=args.model_store, serve_only=args.serving_worker,
     )
 
 
@@ -183,26 +229,60 @@ def serve(spark, args):
     app = create_app(service.engine, app_config(args), service.retrainer, service)
     if not args.api_keys:
         log.warning("no API keys configured: anyone who can reach the service can post ratings")
+    workers = []
     try:
         run_in_cherrypy(
             TransLogger(app, logger_name=ACCESS_LOGGER, setup_console_handler=False), args.host, args.port,
-            # spark-submit starts the JVM and then this process, telling it the gateway's port.
-            stop_with_parent="PYSPARK_GATEWAY_PORT" in os.environ,
+            # spark-submit starts the JVM and then this process, telling it the gateway's port;
+            # a serving worker's parent is the first worker.
+            stop_with_parent="PYSPARK_GATEWAY_PORT" in os.environ or args.serving_worker,
             threads=args.threads, queue_size=args.queue_size, socket_timeout=args.socket_timeout,
             keep_alive_limit=args.keep_alive_limit or None, header_timeout=args.header_timeout,
             min_body_rate=args.min_body_rate, max_connections_per_ip=args.max_connections_per_ip or None,
+            reuse_port=args.workers > 1 or args.serving_worker,
         )
+        workers += start_serving_workers(args)
         threading.Thread(target=service.load_or_train, name="model-loader", daemon=True).start()
         cherrypy.engine.block()
     finally:
+        stop_serving_workers(workers)
         service.close()
     return 1 if service.failed else 0
+
+
+def start_serving_workers(args):
+    """The other ``--workers``: plain Python processes (no Spark) serving on the same port.
+
+    One spark-submit runs one Python driver with one SparkContext, so the extra workers do
+    without Spark: they load the saved model's NumPy arrays, fold in the shared store and
+    switch to each newer model the first worker (the one with Spark) saves.
+    """
+    if args.serving_worker or args.workers == 1:
+        return []
+    command = [sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--serving-worker"]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_GATEWAY")}
+    workers = [subprocess.Popen(command, env=environment) for _ in range(args.workers - 1)]
+    log.info("%d serving workers started (pids %s)", len(workers), ", ".join(str(w.pid) for w in workers))
+    return workers
+
+
+def stop_serving_workers(workers):
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     log_writer = log_in_background(args.access_log, args.verbose)
     try:
+        if args.serving_worker:
+            with fail_cleanly(args.verbose):
+                return serve(None, args)
         with fail_cleanly(args.verbose), spark_job("movie-recommender", args.checkpoint_dir, args.verbose) as spark:
             return serve(spark, args)
     finally:

@@ -8,6 +8,7 @@ from pyspark.sql import SparkSession
 from app import create_app
 from engine import RecommendationEngine
 from recommender.datasets.movielens import load_movielens
+from tests.support.postgres import PostgresServer
 from tests.support.tiny_data import TINY_PARAMS, write_tiny_dataset
 
 TEST_APP_CONFIG = {"DEFAULT_MIN_RATINGS": 0, "MAX_CONTENT_LENGTH": 4096, "MAX_COUNT": 50}
@@ -67,3 +68,13 @@ def client(app):
 @pytest.fixture(scope="session")
 def repo_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the suite (tests/support/postgres.py), stopped at the end."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+    server.remove()

@@ -5,6 +5,7 @@ import logging
 import os
 import queue
 import signal
+import threading
 
 import cherrypy
 from cheroot import wsgi
@@ -53,7 +54,7 @@ def answer_overloaded(conn):
 
 
 def bounded_server(app, host, port, threads=4, queue_size=128, socket_timeout=10.0, keep_alive_limit=256,
-                   backlog=128, header_timeout=10.0, min_body_rate=500, max_connections_per_ip=64):
+                   backlog=128, header_timeout=10.0, min_body_rate=500, max_connections_per_ip=64, reuse_port=False):
     """cheroot's WSGI server for ``app`` on ``host:port``, bounded; ``mount`` it to run it.
 
     Parameters
@@ -74,6 +75,9 @@ def bounded_server(app, host, port, threads=4, queue_size=128, socket_timeout=10
         Bytes a second a request body must keep up after ``header_timeout``; slower is cut off with 408.
     max_connections_per_ip : int
         Open connections per client address; one more is answered 503 (None or 0: no cap).
+    reuse_port : bool
+        SO_REUSEPORT: several processes (``server.py --workers``) listen on one port, the kernel
+        spreading the connections over them.
 
     Returns
     -------
@@ -89,12 +93,29 @@ def bounded_server(app, host, port, threads=4, queue_size=128, socket_timeout=10
     server.header_timeout = header_timeout
     server.min_body_rate = min_body_rate
     server.max_connections_per_ip = max_connections_per_ip
+    server.reuse_port = reuse_port
     return server
 
 
 def mount(bus, server):
     """Run ``server`` while the CherryPy ``bus`` (``cherrypy.engine``) runs."""
-    ServerAdapter(bus, server, server.bind_addr).subscribe()
+    adapter = SharedPortAdapter if server.reuse_port else ServerAdapter
+    adapter(bus, server, server.bind_addr).subscribe()
+
+
+class SharedPortAdapter(ServerAdapter):
+    """CherryPy's adapter without its check that the port is free: another worker listens there (SO_REUSEPORT)."""
+
+    def start(self):
+        if self.running:
+            return
+        self.interrupt = None
+        threading.Thread(target=self._start_http_thread, name="HTTPServer").start()
+        self.wait()
+        self.running = True
+        self.bus.log(f"Serving on {self.description} (shared port)")
+
+    start.priority = ServerAdapter.start.priority
 
 
 def run_in_cherrypy(wsgi_app, host, port, stop_with_parent=False, **bounds):

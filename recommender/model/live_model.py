@@ -279,6 +279,29 @@ class LiveModel:
         with self._write_lock:
             return self._accepted, self._accepted_log_size
 
+    @property
+    def accepted(self):
+        """Ratings accepted so far; with a shared store, the store position folded in (read without the lock)."""
+        return self._accepted
+
+    def apply_committed(self, batches):
+        """Fold in batches another replica committed to the shared store, the next ones in commit order.
+
+        Parameters
+        ----------
+        batches : list of (user_id, movie_ids, values)
+            Whole batches as committed, in commit order, right after the ratings accepted so far.
+        """
+        with self._write_lock:
+            serving = self._serving
+            for user_id, movie_ids, values in batches:
+                self._accepted += len(movie_ids)
+                self._unmodelled.setdefault(user_id, []).append((self._accepted, movie_ids, values))
+                known = serving.model.catalog.known(movie_ids)
+                state = self._user_state(serving, user_id)
+                serving.users[user_id] = fold_in(serving.model, state.rows, state.ratings, movie_ids[known], values[known])
+            self._accepted_log_size = self._accepted
+
     def write_failure(self):
         """Why the last write to the ratings log failed, or None while writes succeed."""
         return None if self.ratings_log is None else self.ratings_log.failure

@@ -3,7 +3,8 @@
 import logging
 
 from recommender.datasets import hadoop_fs
-from recommender.datasets.movielens import read_ratings, resolve_path
+from recommender.datasets.movielens import logged_ratings_frame, read_ratings, resolve_path
+from recommender.datasets.postgres_store import PostgresRatingsStore
 from recommender.pipeline import netflix, purchases
 from recommender.pipeline.movielens_import import read_movielens
 from recommender.pipeline.parquet_dataset import Counted, WriteOptions, current_version, write_dataset
@@ -62,3 +63,13 @@ def merge_job(spark, path, output, options=WriteOptions()):
     log.info("stage: reading ratings %s to merge into %s", path, output)
     ratings = read_ratings(spark, resolve_path(path), counted)
     return write_dataset(spark, output, ratings, None, counted, kind="merge", options=options)
+
+
+def merge_store_job(spark, url, output, options=WriteOptions()):
+    """Every rating of a PostgreSQL ratings store (``server.py --ratings-store``) upserted into ``output``."""
+    store = PostgresRatingsStore(url)
+    log.info("stage: reading the ratings store %s to merge into %s", store, output)
+    logged = store.read()
+    log.info("%d ratings read from the store", logged.num_rows)
+    ratings = logged_ratings_frame(spark, logged).drop("_seq")
+    return write_dataset(spark, output, ratings, None, Counted(), kind="merge", options=options)

@@ -13,6 +13,8 @@ class ServiceConfig:
     """What the service serves and when it retrains.
 
     ``model_dir`` serves the newest model saved there as it is (no dataset, no retraining).
+    With a shared ``ratings_store`` every replica folds in every other's ratings and serves the
+    newest model any of them saved in ``model_store`` (docs/cluster.md).
     """
 
     dataset: str
@@ -31,3 +33,6 @@ class ServiceConfig:
     retrain_policy: str = "count"  # "drift": also retrain when drift of the unmodelled ratings says so
     drift_interval: float = 60.0  # seconds between drift checks
     drift: DriftThresholds = field(default_factory=DriftThresholds)
+    ratings_store: str = "file:"  # "file:" (the ratings log in state_dir) or a postgresql:// URL shared by replicas
+    model_store: str = None  # the saved models' directory, shared by replicas (default: state_dir/models)
+    serve_only: bool = False  # a --workers process without Spark: serves the newest saved model, never trains

@@ -3,15 +3,19 @@
 import dataclasses
 import logging
 import os
+import threading
+import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from recommender.datasets.layouts import dataset_fingerprint, load_dataset
+from recommender.datasets.postgres_store import Follower, PostgresRatingsStore, is_postgres_url
 from recommender.datasets.ratings_log import RatingsLog
 from recommender.model.live_model import LiveModel
 from recommender.offline.heldout import train_measured
 from recommender.service.drift_monitor import DriftMonitor
 from recommender.service.priority import jvm_pid, lowered
-from recommender.service.retraining import ModelRejected, Retrainer
+from recommender.service.retraining import ModelRejected, Retrainer, RetrainSkipped
 from recommender.spark_job import describe
 from recommender.storage.model_catalog import ModelCatalog
 from recommender.storage.model_store import ModelStore
@@ -20,6 +24,16 @@ log = logging.getLogger(__name__)
 
 RATINGS_LOG = "ratings-log.csv"
 MODELS = "models"
+MODEL_POLL_SECONDS = 1.0  # how often a replica of a shared store looks for a newer saved model
+
+
+def ratings_store_of(config):
+    """The file ratings log (``file:`` or ``file:PATH``) or the PostgreSQL store the URL names."""
+    url = config.ratings_store
+    if is_postgres_url(url):
+        return PostgresRatingsStore(url)
+    path = url[len("file:"):] if url.startswith("file:") else url
+    return RatingsLog(path or os.path.join(config.state_dir, RATINGS_LOG))
 
 
 class Service:
@@ -41,13 +55,20 @@ class Service:
         self.spark = spark
         self.config = config
         self.on_failure = on_failure
-        self.ratings_log = RatingsLog(os.path.join(config.state_dir, RATINGS_LOG))
+        self.ratings_log = ratings_store_of(config)
         self.engine = LiveModel(self.ratings_log)
-        self.store = ModelStore(config.model_dir or os.path.join(config.state_dir, MODELS), keep=config.keep_models)
+        self.shared = isinstance(self.ratings_log, PostgresRatingsStore)
+        self.follower = None
+        if self.shared:
+            self.ratings_log.follow(self.engine)
+            self.follower = Follower(self.ratings_log, self.engine)
+        models = config.model_dir or config.model_store or os.path.join(config.state_dir, MODELS)
+        self.store = ModelStore(models, keep=config.keep_models)
         self.catalog = ModelCatalog(self.store)
         self.drift = DriftMonitor(self.engine, config.drift, config.drift_interval)
-        self.retrainer = None if config.model_dir else Retrainer(
-            self.engine, self.retrain_and_save,
+        self._stopping = threading.Event()
+        self.retrainer = None if config.model_dir or config.serve_only else Retrainer(
+            self.engine, self.train_exclusively if self.shared else self.retrain_and_save,
             min_new_ratings=config.retrain_after_ratings, max_delay=config.retrain_after_seconds,
             share=config.retrain_after_share, min_gap=config.min_retrain_gap,
             drift=self.drift.check if config.retrain_policy == "drift" else None, drift_interval=config.drift_interval,
@@ -86,31 +107,93 @@ class Service:
         self.catalog.clear_activation()  # the newest accepted version serves from now on
         return model
 
+    def train_exclusively(self):
+        """``train_and_save`` while no other replica of the shared store retrains (a pg advisory lock).
+
+        Raises
+        ------
+        RetrainSkipped
+            When another replica holds the lock, or saved a newer model meanwhile (now served here).
+        """
+        with self.ratings_log.exclusive_retrain() as taken:
+            if not taken:
+                raise RetrainSkipped("another replica is retraining")
+            if self.adopt_newest():
+                raise RetrainSkipped("another replica saved a newer model")
+            return self.retrain_and_save()
+
     def load_or_train(self):
         """Serve the newest saved model matching the data, or train one; then retrain in the background.
 
-        With ``model_dir``: serve the newest model there, with the logged ratings folded in.
+        With ``model_dir``: serve the newest model there, with the logged ratings folded in. With a
+        shared store only one replica trains at a time; one starting later loads what it saved.
         """
         try:
-            logged = self.ratings_log.open()
-            saved = None
-            if self.config.model_dir:
-                saved = self.model_as_saved()
-            elif not self.config.force_retrain:
-                data_fingerprint = dataset_fingerprint(self.spark, self.config.dataset)
-                saved = self.activated_model(data_fingerprint, logged.num_rows) or self.store.load_matching(
-                    data_fingerprint, logged.num_rows
-                )
-            self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
-            self.engine.swap_model(saved or self.train_and_save(logged))
+            if self.config.serve_only:
+                self.serve_newest_saved()
+            else:
+                with self.ratings_log.exclusive_retrain(blocking=True) if self.shared else nullcontext():
+                    self.load_matching_or_train()
             if self.retrainer is not None:
                 self.retrainer.start()
+            if self.shared:
+                self.follower.start()
+                threading.Thread(target=self._watch_models, name="model-watcher", daemon=True).start()
             log.info("ready: model %s", self.engine.model.version)
         except Exception as error:
             log.error("no model could be loaded or trained (%s); stopping", describe(error))
             log.debug("the failure's traceback", exc_info=True)
             self.failed = True
             self.on_failure()
+
+    def load_matching_or_train(self):
+        logged = self.ratings_log.open()
+        saved = None
+        if self.config.model_dir:
+            saved = self.model_as_saved()
+        elif not self.config.force_retrain:
+            data_fingerprint = dataset_fingerprint(self.spark, self.config.dataset)
+            saved = self.activated_model(data_fingerprint, logged.num_rows) or self.store.load_matching(
+                data_fingerprint, logged.num_rows
+            )
+        self.engine.replay(logged, covered=saved.log_position if saved else logged.num_rows)
+        self.engine.swap_model(saved or self.train_and_save(logged))
+
+    def serve_newest_saved(self):
+        """A serving-only worker: the newest model a replica saved (waiting for the first), caught up from the store."""
+        logged = self.ratings_log.open()
+        model = self.store.load_newest()
+        while model is None and not self._stopping.is_set():
+            self._stopping.wait(MODEL_POLL_SECONDS)
+            model = self.store.load_newest()
+        if model is None:
+            raise RuntimeError("stopped before any model was saved")
+        logged = self.ratings_log.read() if model.log_position > logged.num_rows else logged
+        self.engine.replay(logged, covered=model.log_position)
+        self.engine.swap_model(model)
+
+    def adopt_newest(self):
+        """Serve the newest accepted version saved in the shared model store, if newer than the serving one."""
+        serving = self.engine.model
+        newest = next((v for v in self.store.versions() if self.store.rejection(v) is None), None)
+        if serving is None or newest is None or newest <= serving.version:
+            return False
+        started = time.perf_counter()
+        try:
+            self.engine.swap_model(self.store.load(newest))
+        except ValueError:  # swapped in meanwhile by this replica's own retrain
+            return False
+        log.info("model %s, saved by another replica, serves now (loaded in %.2fs)", newest, time.perf_counter() - started)
+        return True
+
+    def _watch_models(self):
+        while not self._stopping.wait(MODEL_POLL_SECONDS):
+            if self.retrainer is not None and self.retrainer.running:
+                continue  # its own retrain swaps its model in
+            try:
+                self.adopt_newest()
+            except (OSError, ValueError, KeyError) as error:
+                log.warning("the newest saved model cannot be loaded yet (%s)", describe(error))
 
     def activated_model(self, data_fingerprint, log_records):
         """The version last activated, if it matches the data as ``load_matching`` would; else None."""
@@ -162,6 +245,7 @@ class Service:
         return dataclasses.replace(model, log_position=0)
 
     def close(self):
+        self._stopping.set()
         if self.retrainer is not None:
             self.retrainer.stop(timeout=30, cancel=self.spark.sparkContext.cancelAllJobs)
         self.ratings_log.close()

@@ -51,6 +51,10 @@ class ModelRejected(Exception):
         self.version, self.reason, self.log_position = version, reason, log_position
 
 
+class RetrainSkipped(Exception):
+    """Another replica of a shared store is retraining, or just saved a newer model: not a failure."""
+
+
 class Retrainer:
     """Retrains the engine in a background thread and swaps the new model in.
 
@@ -245,6 +249,8 @@ class Retrainer:
             self.engine.swap_model(model)
         except ModelRejected as rejection:
             self._rejected(rejection)
+        except RetrainSkipped as skipped:
+            log.debug("retrain skipped: %s", skipped)
         except Exception as error:  # any failure leaves the old model serving
             if self._stopping:
                 log.info("retrain abandoned: the service is stopping")
