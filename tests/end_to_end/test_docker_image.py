@@ -116,10 +116,14 @@ def test_the_python_dependencies_are_pinned(repo_root):
 # -- the HEALTHCHECK command, run as Docker runs it ------------------------------------------
 
 
+def healthcheck_command(instructions):
+    arguments = arguments_of(instructions, "HEALTHCHECK")[0]
+    return json.loads(arguments[arguments.index("CMD") + len("CMD"):])
+
+
 def healthcheck(instructions, port):
     """Run the HEALTHCHECK's command with SageMaker's serve port set to ``port``; its exit status."""
-    arguments = arguments_of(instructions, "HEALTHCHECK")[0]
-    command = json.loads(arguments[arguments.index("CMD") + len("CMD"):])
+    command = healthcheck_command(instructions)
     assert command[0] == "python3"  # the image's Python; here the venv's stands in for it
     env = dict(os.environ, SAGEMAKER_BIND_TO_PORT=str(port))
     return subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, timeout=30).returncode
@@ -195,8 +199,7 @@ print(subprocess.run([sys.executable, *json.loads(sys.argv[1])], env=env, timeou
 
 def test_the_healthcheck_passes_when_something_that_is_not_http_holds_the_service_port(image):
     _, _, instructions = image
-    arguments = arguments_of(instructions, "HEALTHCHECK")[0]
-    command = json.loads(arguments[arguments.index("CMD") + len("CMD"):])
+    command = healthcheck_command(instructions)
     isolated = subprocess.run(
         ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, "-c",
          NOT_HTTP_ON_THE_SERVICE_PORT, json.dumps(command[1:])], capture_output=True, text=True, timeout=60)
