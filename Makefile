@@ -1,5 +1,6 @@
 # make run    set up .venv and serve the bundled dataset (ARGS="--port 8080" passes options)
 # make test   set up .venv and run the test suite (PYTEST_ARGS="-k engine" narrows it)
+# make check  the same for the tests that start no service (no end-to-end, bench or slow ones): the inner loop
 # make bench  set up .venv, load-test the service and measure training against data size
 #             (LOAD_ARGS="--short" and SCALE_ARGS="--sizes 20M" pass options; see bench/*.py --help)
 # make evaluate / make tune  set up .venv and run evaluate.py / tune.py (ARGS passes options)
@@ -13,13 +14,17 @@ WITH_VENV := PATH="$(BIN):$$PATH" PYSPARK_PYTHON="$(BIN)/python"
 # configuration when the JVM starts, before any Python runs, so the driver cannot quiet it.
 SPARK_SUBMIT := spark-submit $(if $(findstring --verbose,$(ARGS)),,--driver-java-options "-Dlog4j2.configurationFile=$(CURDIR)/conf/log4j2.properties")
 
-.PHONY: run test bench evaluate tune check-java setup
+.PHONY: run test check bench evaluate tune check-java setup
 
 run: setup
 	$(WITH_VENV) $(SPARK_SUBMIT) server.py $(ARGS)
 
 test: setup
 	$(WITH_VENV) python -m pytest $(PYTEST_ARGS)
+
+# tests/end_to_end and tests/bench start the service (or a cluster, or the Docker image) as a process.
+check: setup
+	$(WITH_VENV) python -m pytest -m "not slow" --ignore=tests/end_to_end --ignore=tests/bench $(PYTEST_ARGS)
 
 SCALE_ARGS ?= --sizes 100k 1M 5M
 

@@ -1,26 +1,31 @@
 """The Docker image, checked by what it does rather than by its text.
 
-No Docker here: the tests rebuild the image's /app from the Dockerfile's own COPY instructions
-(and .dockerignore) in a temporary directory, run the entry points there, and run the
-HEALTHCHECK command against live and dead ports.
+Quick checks first: the image's /app rebuilt from the Dockerfile's own COPY instructions (and
+.dockerignore) in a temporary directory, the entry points run there, and the HEALTHCHECK command
+run against live and dead ports. Then the image itself (slow): built by podman on a stand-in for
+its base image and run with buildah (tests/support/container_image.py), as Docker would run it.
 """
 
-import fnmatch
-import glob
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import threading
 
 import pytest
+import requests
 from werkzeug.serving import make_server
 
 from app import create_app
+from recommender.storage.model_store import ModelStore
+from tests.end_to_end.test_sagemaker import TINY_HYPERPARAMETERS
+from tests.support.container_image import Container, ensure_app_image, image_inspect, require_tools
+from tests.support.dockerfile import arguments_of, build_image_tree, dockerfile_instructions, read_text
+from tests.support.sagemaker_layout import ml_layout
 from tests.support.service_process import free_port
+from tests.support.tiny_data import skipped_movie
+from tests.support.waiting import wait_for
 
 # Run inside the image's /app with nothing of the repository on sys.path: every module the
 # entry points import, at the top or inside a function, must resolve there.
@@ -41,78 +46,6 @@ for directory, _, files in os.walk("."):
                 missing.update(n for n in names if n.split(".")[0] in local and importlib.util.find_spec(n) is None)
 print(json.dumps(sorted(missing)))
 """
-
-
-def read_text(path):
-    with open(path, encoding="utf-8") as file:
-        return file.read()
-
-
-def dockerfile_instructions(path):
-    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
-    instructions, current = [], ""
-    for line in read_text(path).splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        keyword, _, arguments = (current + line).partition(" ")
-        instructions.append((keyword.upper(), arguments.strip()))
-        current = ""
-    return instructions
-
-
-def arguments_of(instructions, keyword):
-    return [arguments for name, arguments in instructions if name == keyword]
-
-
-def docker_ignored(repo_root):
-    patterns = [line.strip() for line in read_text(os.path.join(repo_root, ".dockerignore")).splitlines()]
-    patterns = [pattern for pattern in patterns if pattern and not pattern.startswith("#")]
-
-    def ignored(relative):
-        parts = relative.split("/")
-        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        return any(fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(prefix, pattern.removeprefix("**/"))
-                   or fnmatch.fnmatch(part, pattern.removeprefix("**/")) for pattern in patterns
-                   for prefix, part in zip(prefixes, parts))
-
-    return ignored
-
-
-def copy_source(repo_root, source, target, ignored):
-    """Docker's COPY of one existing source: a directory's contents, or one file."""
-    relative = os.path.relpath(source, repo_root)
-    if ignored(relative):
-        return
-    if os.path.isdir(source):
-        for name in os.listdir(source):
-            copy_source(repo_root, os.path.join(source, name), os.path.join(target, name), ignored)
-    else:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        shutil.copy2(source, target)
-
-
-def build_image_tree(repo_root, root):
-    """What the Dockerfile's WORKDIR and COPY instructions put in the image, under ``root``."""
-    instructions = dockerfile_instructions(os.path.join(repo_root, "Dockerfile"))
-    workdir = arguments_of(instructions, "WORKDIR")[-1]
-    app_dir = os.path.join(root, workdir.lstrip("/"))
-    ignored = docker_ignored(repo_root)
-    for arguments in arguments_of(instructions, "COPY"):
-        *sources, destination = [word for word in arguments.split() if not word.startswith("--")]
-        target_dir = os.path.join(app_dir, destination)
-        for pattern in sources:
-            matches = glob.glob(os.path.join(repo_root, pattern))
-            assert matches, f"COPY {pattern}: nothing in the repository matches"
-            for source in matches:
-                into_dir = destination.endswith("/") or len(sources) > 1 or "*" in pattern
-                target = os.path.join(target_dir, os.path.basename(source.rstrip("/"))) if (
-                    into_dir and not os.path.isdir(source)) else target_dir
-                copy_source(repo_root, source, target, ignored)
-    return workdir, app_dir
 
 
 def run_in(app_dir, code, *args):
@@ -145,17 +78,19 @@ def test_every_module_the_entry_points_import_is_in_the_image(repo_root, image):
     result = run_in(app_dir, IMPORTS_RESOLVE, ",".join(sorted(local)), ",".join(entry_points + ["app", "engine"]))
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout) == [], "imported but not copied into the image"
-    for path in ("bin/train", "bin/serve", "model_params.json", "data/ml-latest-small/ratings.csv"):
+    for path in ("bin/train", "bin/serve", "conf/log4j2.properties", "model_params.json",
+                 "data/ml-latest-small/ratings.csv"):
         assert os.path.isfile(os.path.join(app_dir, path)), f"the image has no {path}"
 
 
 def test_the_cmd_runs_a_script_of_the_image_that_accepts_its_arguments(image):
     workdir, app_dir, instructions = image
     command = json.loads(arguments_of(instructions, "CMD")[-1])
-    assert command[0] == "spark-submit" and os.path.isfile(os.path.join(app_dir, command[1]))
-    module = command[1].removesuffix(".py")
+    script = next(index for index, word in enumerate(command) if word.endswith(".py"))
+    assert command[0] == "spark-submit" and os.path.isfile(os.path.join(app_dir, command[script]))
+    module = command[script].removesuffix(".py")
     parsed = run_in(app_dir, f"import json, sys, {module}; a = {module}.parse_args(sys.argv[1:]); "
-                    "print(json.dumps([a.host, a.port, a.state_dir, a.dataset]))", *command[2:])
+                    "print(json.dumps([a.host, a.port, a.state_dir, a.dataset]))", *command[script + 1:])
     assert parsed.returncode == 0, parsed.stderr[-3000:]
     host, port, state_dir, dataset = json.loads(parsed.stdout)
     assert host == "0.0.0.0"  # reachable through the published port
@@ -172,13 +107,6 @@ def test_the_volumes_are_the_servers_default_state_and_data_directories(image):
     assert any(os.path.commonpath([dataset, volume]) == volume for volume in volumes if volume != state_dir)
 
 
-def test_the_image_does_not_run_as_root(image):
-    _, _, instructions = image
-    build_args = dict(argument.split("=", 1) for argument in arguments_of(instructions, "ARG"))
-    user = arguments_of(instructions, "USER")[-1]
-    assert build_args.get(user.strip("${}"), user) not in ("root", "0")
-
-
 def test_the_python_dependencies_are_pinned(repo_root):
     lines = [line.split("#")[0].strip() for line in read_text(os.path.join(repo_root, "requirements.txt")).splitlines()]
     requirements = [line for line in lines if line]
@@ -188,10 +116,14 @@ def test_the_python_dependencies_are_pinned(repo_root):
 # -- the HEALTHCHECK command, run as Docker runs it ------------------------------------------
 
 
+def healthcheck_command(instructions):
+    arguments = arguments_of(instructions, "HEALTHCHECK")[0]
+    return json.loads(arguments[arguments.index("CMD") + len("CMD"):])
+
+
 def healthcheck(instructions, port):
     """Run the HEALTHCHECK's command with SageMaker's serve port set to ``port``; its exit status."""
-    arguments = arguments_of(instructions, "HEALTHCHECK")[0]
-    command = json.loads(arguments[arguments.index("CMD") + len("CMD"):])
+    command = healthcheck_command(instructions)
     assert command[0] == "python3"  # the image's Python; here the venv's stands in for it
     env = dict(os.environ, SAGEMAKER_BIND_TO_PORT=str(port))
     return subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, timeout=30).returncode
@@ -199,10 +131,14 @@ def healthcheck(instructions, port):
 
 @pytest.fixture
 def nothing_on_the_service_port():
-    """The check also tries the service's port 5432: on this machine it must be free, or the
-    dead-port answer would come from someone else's service."""
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", 5432)) != 0, "something listens on 127.0.0.1:5432"
+    """The check also tries the service's port 5432: nothing on this machine may answer /health
+    there, or the dead-port answer would come from someone else's service. (Something that is not
+    HTTP, such as PostgreSQL, counts as down for the check, and so does not matter.)"""
+    try:
+        answered = requests.get("http://127.0.0.1:5432/health", timeout=3).ok
+    except requests.RequestException:
+        answered = False
+    assert not answered, "something answers /health on 127.0.0.1:5432"
 
 
 @pytest.fixture
@@ -235,3 +171,160 @@ def test_the_healthcheck_fails_on_a_dead_port_and_on_an_error_answer(image, live
         return [b'{"error": "internal server error"}']
 
     assert healthcheck(instructions, live_app(broken)) == 1
+
+
+# Run in a network namespace of its own: a server that is not HTTP (PostgreSQL's port) on 5432,
+# the app's /health on the SageMaker port, and the HEALTHCHECK command; prints its exit status.
+NOT_HTTP_ON_THE_SERVICE_PORT = """
+import json, os, socket, subprocess, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Health(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(b'{}')
+
+def not_http(listener):
+    while True:
+        connection, _ = listener.accept()
+        connection.sendall(b"\\x00not http\\r\\n\\r\\n"); connection.close()
+
+listener = socket.create_server(("127.0.0.1", 5432))
+threading.Thread(target=not_http, args=(listener,), daemon=True).start()
+app = ThreadingHTTPServer(("127.0.0.1", 8080), Health)
+threading.Thread(target=app.serve_forever, daemon=True).start()
+env = dict(os.environ, SAGEMAKER_BIND_TO_PORT="8080")
+print(subprocess.run([sys.executable, *json.loads(sys.argv[1])], env=env, timeout=30).returncode)
+"""
+
+
+def test_the_healthcheck_passes_when_something_that_is_not_http_holds_the_service_port(image):
+    _, _, instructions = image
+    command = healthcheck_command(instructions)
+    isolated = subprocess.run(
+        ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, "-c",
+         NOT_HTTP_ON_THE_SERVICE_PORT, json.dumps(command[1:])], capture_output=True, text=True, timeout=60)
+    assert isolated.returncode == 0, isolated.stderr[-3000:]
+    assert isolated.stdout.strip() == "0"
+
+
+# -- the image itself, built by podman and run by buildah ------------------------------------
+
+# Spark's JVM without conf/log4j2.properties: its default profile announces itself and logs INFO.
+SPARK_DEFAULT_LOGGING = ("Using Spark's default log4j profile", " INFO SparkContext:")
+IMAGE_USER_UID = "10001"  # the Dockerfile's useradd
+
+
+def wait_for_status(process, url, log_path, timeout=600):
+    """Wait until ``url`` answers 200 while ``process`` (a service in a container) runs."""
+    def answered():
+        assert process.poll() is None, f"exited with {process.returncode}:\n{read_text(log_path)[-5000:]}"
+        try:
+            return requests.get(url, timeout=2).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
+            return False
+
+    wait_for(answered, timeout=timeout, interval=0.5)
+
+
+def assert_jvm_logged_warnings_only(log):
+    assert not [line for line in log.splitlines() if any(mark in line for mark in SPARK_DEFAULT_LOGGING)], log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def built_image(repo_root, tmp_path_factory):
+    require_tools()
+    return ensure_app_image(repo_root, tmp_path_factory.mktemp("image"))
+
+
+@pytest.fixture
+def container(built_image):
+    running = Container(built_image)
+    yield running
+    running.remove()
+
+
+@pytest.fixture(scope="module")
+def default_service(built_image, tmp_path_factory):
+    """The image's default command on the bundled data, on a free port instead of 5432."""
+    container = Container(built_image)
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("default-command") / "service.log"
+    process = container.start([*image_inspect(built_image)["Config"]["Cmd"], "--port", str(port)], log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_status(process, url + "/ready", log_path)
+        yield url, port, log_path
+    finally:
+        container.remove()
+
+
+@pytest.mark.slow
+def test_the_default_command_serves_the_bundled_data(default_service):
+    url, _, log_path = default_service
+    model = requests.get(url + "/health").json()["model"]
+    assert (model["users"], model["movies"], model["ratings"]) == (610, 9742, 100836)
+    top = requests.get(url + "/1/ratings/top/10").json()
+    assert top["personalized"] is True and len(top["recommendations"]) == 10
+    assert all(item["title"] and item["ratingsCount"] >= 25 for item in top["recommendations"])
+    assert_jvm_logged_warnings_only(read_text(log_path))
+
+
+@pytest.mark.slow
+def test_the_healthcheck_of_the_image_passes_against_the_service_and_fails_against_none(
+        built_image, default_service, container, nothing_on_the_service_port):
+    _, port, _ = default_service
+    check = image_inspect(built_image)["Healthcheck"]["Test"]
+    assert check[0] == "CMD"
+    assert container.run(check[1:], env={"SAGEMAKER_BIND_TO_PORT": str(port)}).returncode == 0
+    assert container.run(check[1:], env={"SAGEMAKER_BIND_TO_PORT": str(free_port())}).returncode == 1
+
+
+@pytest.mark.slow
+def test_the_image_runs_as_its_own_user_unless_built_for_root(repo_root, built_image, container, tmp_path):
+    assert image_inspect(built_image)["Config"]["User"] == "recommender"
+    assert container.run(["id", "-u"]).stdout.strip() == IMAGE_USER_UID
+    as_root = Container(ensure_app_image(repo_root, tmp_path, RUN_AS="root"))
+    try:
+        assert as_root.run(["id", "-u"]).stdout.strip() == "0"
+    finally:
+        as_root.remove()
+
+
+@pytest.fixture(scope="module")
+def trained_in_image(built_image, tmp_path_factory):
+    """``train`` in the image on a small /opt/ml layout mounted at /opt/ml, as SageMaker runs it."""
+    root = tmp_path_factory.mktemp("sagemaker-image") / "ml"
+    layout = ml_layout(root, TINY_HYPERPARAMETERS)
+    subprocess.run(["chown", "-R", f"{IMAGE_USER_UID}:{IMAGE_USER_UID}", str(root)], check=True)
+    container = Container(built_image)
+    try:
+        trained = container.run(["train"], volumes=[(str(root), "/opt/ml")], timeout=900)
+    finally:
+        container.remove()
+    return layout, trained
+
+
+@pytest.mark.slow
+def test_train_in_the_image_writes_a_model(trained_in_image):
+    layout, trained = trained_in_image
+    assert trained.returncode == 0, (trained.stdout + trained.stderr)[-5000:]
+    assert len(ModelStore(layout.model).versions()) == 1
+    assert ModelStore(layout.model).load_newest().item_factors.shape == (13, 4)
+    assert_jvm_logged_warnings_only(trained.stdout + trained.stderr)
+
+
+@pytest.mark.slow
+def test_serve_in_the_image_answers_ping_and_invocations_from_the_trained_model(
+        trained_in_image, container, tmp_path):
+    layout, trained = trained_in_image
+    assert trained.returncode == 0, (trained.stdout + trained.stderr)[-5000:]
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    process = container.start(["serve"], log_path, env={"SAGEMAKER_BIND_TO_PORT": str(port)},
+                              volumes=[(layout.root, "/opt/ml")])
+    url = f"http://127.0.0.1:{port}"
+    wait_for_status(process, url + "/ping", log_path)
+    assert requests.get(url + "/ping").json() == {"status": "ok", "modelVersion": ModelStore(layout.model).versions()[0]}
+    one = requests.post(url + "/invocations", json={"userId": 1, "count": 1, "minRatings": 0})
+    assert one.status_code == 200 and one.json()["recommendations"][0]["movieId"] == skipped_movie(1)
+    assert_jvm_logged_warnings_only(read_text(log_path))
