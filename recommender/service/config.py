@@ -28,3 +28,4 @@ class ServiceConfig:
     retrain_policy: str = "count"  # "drift": also retrain when drift of the unmodelled ratings says so
     drift_interval: float = 60.0  # seconds between drift checks
     drift: DriftThresholds = field(default_factory=DriftThresholds)
+    min_ratings: int = None  # top-N lists' default min_ratings; None fits it to the data

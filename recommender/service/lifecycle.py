@@ -40,7 +40,7 @@ class Service:
         self.config = config
         self.on_failure = on_failure
         self.ratings_log = RatingsLog(os.path.join(config.state_dir, RATINGS_LOG))
-        self.engine = LiveModel(self.ratings_log)
+        self.engine = LiveModel(self.ratings_log, config.min_ratings)
         self.store = ModelStore(config.model_dir or os.path.join(config.state_dir, MODELS), keep=config.keep_models)
         self.catalog = ModelCatalog(self.store)
         self.drift = DriftMonitor(self.engine, config.drift, config.drift_interval)
