@@ -7,3 +7,5 @@ DEFAULT_COUNT = 10  # movies in a list when the caller does not say
 RELEVANT_RATING = 4.0  # a held-out rating at least this high is a movie the user liked
 MAX_FILTER_IDS = 1000  # movie ids in one exclude or include list
 MAX_QUERY_LENGTH = 200  # characters of a title search
+FEW_RATINGS = 10  # a user with at most this many ratings gets the genre blend of the ranking score
+GENRE_WEIGHT = 0.5  # the genre affinity's weight in that blend, standardized scores (docs/evaluation.md)
