@@ -15,6 +15,7 @@ from recommender.datasets.checks import StartupError, check_dataset
 from recommender.http.auth import load_api_keys
 from recommender.http.cheroot_server import run_in_cherrypy
 from recommender.datasets.postgres_store import check_reachable, is_postgres_url
+from recommender.limits import DEFAULT_MIN_RATINGS, MIN_CANDIDATES
 from recommender.offline.drift import add_drift_arguments, thresholds_of
 from recommender.offline.heldout import Holdout
 from recommender.service.quality_gate import QualityGate
@@ -110,6 +111,11 @@ def parse_args(argv):
         "--max-body-bytes", type=int, default=1024 * 1024, help="largest POST body; larger gets 413"
     )
     parser.add_argument("--max-lines", type=int, default=1000, help="most ratings in one POST; more gets 400")
+    parser.add_argument(
+        "--min-ratings", type=int,
+        help="ratings a movie needs to be in a top-N list when the request gives no min_ratings (default: fitted "
+        f"to the data: {DEFAULT_MIN_RATINGS} where {MIN_CANDIDATES} movies reach it, else a threshold that keeps them)",
+    )
     parser.add_argument("--access-log", help="file of the access log (default: the service's log on stderr)")
     parser.add_argument("--verbose", action="store_true", help="show Spark's and py4j's own INFO logs")
     add_replica_arguments(parser)
@@ -118,6 +124,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if not 0 <= args.retrain_after_share < 1 or args.min_retrain_gap < 0:
         parser.error("--retrain-after-share must be from 0 to below 1 and --min-retrain-gap at least 0")
+    if args.min_ratings is not None and args.min_ratings < 0:
+        parser.error(f"--min-ratings must be at least 0, got {args.min_ratings}")
     try:
         args.params = params_file.params_of(args)
         args.holdout = Holdout(share=args.holdout_share)
@@ -211,6 +219,7 @@ def service_config(args):
         gate=QualityGate(rmse=args.gate_rmse, ndcg=args.gate_ndcg, enabled=args.gate == "on"),
         retrain_policy=args.retrain_policy, drift_interval=args.drift_interval, drift=args.drift,
         ratings_store=args.ratings_store, model_store=args.model_store, serve_only=args.serving_worker,
+        min_ratings=args.min_ratings,
     )
 
 

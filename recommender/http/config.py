@@ -1,13 +1,12 @@
 """The app's settings: the API's limits and keys, with their defaults."""
 
-from recommender.limits import DEFAULT_MIN_RATINGS
-
 DEFAULT_CONFIG = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes of a POST body; larger gets 413
     "MAX_LINES": 1000,  # ratings in one POST; more gets 400
     "MAX_COUNT": 1000,  # largest count of the top-N route
     "MAX_BATCH_USERS": 100,  # most userIds in one POST /invocations
-    "DEFAULT_MIN_RATINGS": DEFAULT_MIN_RATINGS,
+    # min_ratings of requests that give none; None: the engine's (server.py --min-ratings, else fitted to the data)
+    "DEFAULT_MIN_RATINGS": None,
     "API_KEYS": (),  # bearer keys that writes need; empty leaves writes open and /admin disabled
     "PROTECT_READS": False,  # data reads need a key too (probes, metrics and the API document stay open)
     "RETRY_AFTER": 5,  # seconds, told to clients while the model is loading

@@ -29,6 +29,14 @@ def metrics():
     return current_app.extensions[METRICS]
 
 
+def min_ratings_in_force(model=None, asked=None):
+    """``asked`` if the request gave it, else this app's DEFAULT_MIN_RATINGS, else the engine's for ``model``."""
+    if asked is not None:
+        return asked
+    configured = current_app.config["DEFAULT_MIN_RATINGS"]
+    return engine().min_ratings_in_force(model) if configured is None else configured
+
+
 def recommend(user_id, count, min_ratings, order="relevance", filters=None, names=QUERY_FILTERS):
     """The engine's Recommendations; the response says the version they came from.
 

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, g, jsonify
 from werkzeug.exceptions import NotFound
 
 from recommender.http.auth import read_route
-from recommender.http.context import engine
+from recommender.http.context import engine, min_ratings_in_force
 from recommender.http.parsing import (
     choice_arg, filter_errors, filters_arg, integer_arg, min_ratings_arg, optional_integer_arg, text_arg,
 )
@@ -61,7 +61,7 @@ def search():
 def popular(count):
     count, by, min_ratings, filters = count_arg(count), choice_arg("by", POPULAR_ORDERS), min_ratings_arg(), filters_arg()
     model = serving_model()
-    rows = rated_rows(model)
+    rows, min_ratings = rated_rows(model), min_ratings_in_force(model, min_ratings)
     with filter_errors():
         return jsonify(popular_json(popular_movies(model, count, by, min_ratings, filters, rows)))
 
@@ -83,7 +83,7 @@ def movie(movie_id):
 def similar(movie_id, count):
     movie_id, count, min_ratings, filters = movie_id_arg(movie_id), count_arg(count), min_ratings_arg(), filters_arg()
     model = serving_model()
-    rows = rated_rows(model)
+    rows, min_ratings = rated_rows(model), min_ratings_in_force(model, min_ratings)
     try:
         with filter_errors():
             found = similar_movies(model, movie_id, count, min_ratings, filters, rows)

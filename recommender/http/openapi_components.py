@@ -81,10 +81,10 @@ def parameters(config):
         },
         "min_ratings": {
             "name": "min_ratings", "in": "query", "required": False,
-            "description": "Only movies with at least this many ratings.",
-            "schema": {
-                "type": "integer", "minimum": 0, "maximum": MAX_ID, "default": config["DEFAULT_MIN_RATINGS"],
-            },
+            "description": "Only movies with at least this many ratings. Without it, the threshold in force "
+                           "(/health's model.minRatings: server.py --min-ratings, else fitted to the data), "
+                           "and a top-N list it would leave short is drawn from every rated movie.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, **min_ratings_default(config)},
         },
         "order": {
             "name": "order", "in": "query", "required": False,
@@ -351,6 +351,8 @@ def model_summary(version, count):
         "ratingScale": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
         "logPosition": count,
         "acceptedRatings": count,
+        "minRatings": count,
+        "minRatingsSource": {"type": "string", "enum": ["option", "data"]},
     })
 
 
@@ -381,3 +383,9 @@ def training_status(count):
             "nullable": True,
         },
     })
+
+
+def min_ratings_default(config):
+    """The schema's ``default`` of ``min_ratings`` when the app fixes one (else it depends on the data)."""
+    configured = config.get("DEFAULT_MIN_RATINGS")
+    return {} if configured is None else {"default": configured}

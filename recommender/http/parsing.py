@@ -35,8 +35,10 @@ def user_id_arg(text):
 
 
 def min_ratings_arg():
-    """The ``min_ratings`` query parameter, defaulting to the app's DEFAULT_MIN_RATINGS."""
-    text = request.args.get("min_ratings", str(current_app.config["DEFAULT_MIN_RATINGS"]))
+    """The ``min_ratings`` query parameter, else the app's DEFAULT_MIN_RATINGS (None: the engine's default)."""
+    text = request.args.get("min_ratings")
+    if text is None:
+        return current_app.config["DEFAULT_MIN_RATINGS"]
     return integer_arg("min_ratings", text, 0, MAX_ID)
 
 

@@ -33,14 +33,16 @@ def invocations():
     """Top-N lists for SageMaker: the top-N route's body for one user, ``{"results": [...]}`` for several.
 
     The body is JSON whatever its content type: ``{"userId": 1}`` or ``{"userIds": [1, 2]}``,
-    with optional ``count`` (default 10), ``minRatings`` (default ``DEFAULT_MIN_RATINGS``),
+    with optional ``count`` (default 10), ``minRatings`` (default: the threshold in force, as the top-N route's),
     ``order`` (``relevance``, the default, or ``rating``) and the filters of the top-N route as
     ``genres``, ``exclude``, ``include``, ``excludePopular`` and ``new``.
     """
     body = invocation_body(read_body())
     config = current_app.config
     count = json_integer("count", body.get("count", min(DEFAULT_COUNT, config["MAX_COUNT"])), 1, config["MAX_COUNT"])
-    min_ratings = json_integer("minRatings", body.get("minRatings", config["DEFAULT_MIN_RATINGS"]), 0, MAX_ID)
+    min_ratings = json_integer("minRatings", body["minRatings"], 0, MAX_ID) if "minRatings" in body else (
+        config["DEFAULT_MIN_RATINGS"]
+    )
     order = choice("order", body.get("order", ORDERS[0]))
     filters = json_filters(body)
 

@@ -5,7 +5,7 @@ from werkzeug.exceptions import Forbidden
 
 from recommender.http import openapi
 from recommender.http.auth import admin_route
-from recommender.http.context import engine, metrics, retrainer
+from recommender.http.context import engine, metrics, min_ratings_in_force, retrainer
 from recommender.http.prometheus import CONTENT_TYPE
 from recommender.http.wire import summary_json, training_json, writes_json
 from recommender.model.errors import NotFittedError
@@ -17,11 +17,14 @@ bp = Blueprint("system", __name__)
 def health():
     """Liveness: 200 while the process is up, with the model and retraining state."""
     ready = engine().model is not None
+    model = summary_json(engine().summary()) if ready else None
+    if ready and current_app.config["DEFAULT_MIN_RATINGS"] is not None:  # the app's own default wins
+        model.update(minRatings=min_ratings_in_force(), minRatingsSource="option")
     return jsonify(
         status="ok",
         ready=ready,
         writes=writes_json(engine().write_failure()),
-        model=summary_json(engine().summary()) if ready else None,
+        model=model,
         training=training_json(retrainer().status()) if retrainer() is not None else None,
     )
 

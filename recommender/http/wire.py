@@ -47,6 +47,8 @@ def summary_json(summary):
         "ratingScale": list(summary.rating_scale),
         "logPosition": summary.log_position,
         "acceptedRatings": summary.accepted_ratings,
+        "minRatings": summary.min_ratings,
+        "minRatingsSource": summary.min_ratings_source,
     }
 
 

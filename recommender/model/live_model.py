@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recommender.limits import DEFAULT_MIN_RATINGS
 from recommender.model.errors import InvalidRatingError, NotFittedError, UnknownMovieError
 from recommender.model.filters import NO_FILTERS, pick
 from recommender.model.fold_in import fold_in
 from recommender.model.results import ModelSummary, Prediction, Recommendations, UserRating
 from recommender.model.scoring import clip_rating, rank_score_rows, score_rows, top_rows
+from recommender.model.thresholds import model_min_ratings
 from recommender.model.trained import TrainedModel
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,14 @@ class LiveModel:
     ----------
     ratings_log : recommender.datasets.ratings_log.RatingsLog, optional
         Where accepted ratings are made durable; None keeps them in memory only.
+    min_ratings : int, optional
+        The operator's default ``min_ratings`` of top-N lists; None fits it to each model's
+        data (``recommender.model.thresholds``).
     """
 
-    def __init__(self, ratings_log=None):
+    def __init__(self, ratings_log=None, min_ratings=None):
         self.ratings_log = ratings_log
+        self.min_ratings = min_ratings
         self._serving = None
         self._accepted = 0  # ratings accepted so far, the log's record count
         self._accepted_log_size = None  # bytes of the log holding the accepted ratings
@@ -80,7 +84,13 @@ class LiveModel:
     def _user_state(serving, user_id):
         return serving.users.get(user_id) or serving.model.user(user_id)
 
-    def recommend(self, user_id, count=10, min_ratings=DEFAULT_MIN_RATINGS, order="relevance", filters=None):
+    def min_ratings_in_force(self, model=None):
+        """The default ``min_ratings``: the operator's, else the one fitted to ``model`` (the serving one)."""
+        if self.min_ratings is not None:
+            return self.min_ratings
+        return model_min_ratings(model or self._current().model)
+
+    def recommend(self, user_id, count=10, min_ratings=None, order="relevance", filters=None):
         """Top movies for a user, best first, never one the user has rated.
 
         Parameters
@@ -88,9 +98,12 @@ class LiveModel:
         user_id : int
         count : int
             At most this many movies.
-        min_ratings : int
+        min_ratings : int, optional
             Only movies with at least this many ratings are candidates (new movies
-            reserved by ``filters.new`` excepted).
+            reserved by ``filters.new`` excepted). None: ``min_ratings_in_force``, a
+            default and not the caller's rule, so where it leaves fewer than ``count``
+            candidates the list is drawn from every rated movie instead: a user is never
+            answered a short list while the filters allow more.
         order : str
             ``"relevance"``: by the ranking model's score (what the user is likely to
             pick); ``"rating"``: by predicted rating.
@@ -110,7 +123,7 @@ class LiveModel:
         """
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
-        if min_ratings < 0:
+        if min_ratings is not None and min_ratings < 0:
             raise ValueError(f"min_ratings must be at least 0, got {min_ratings}")
         if order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
@@ -125,8 +138,12 @@ class LiveModel:
             scores = rank_score_rows(model, user, slice(None))
         else:
             scores = score_rows(model, user, slice(None))
-        eligible = candidates(model, user, min_ratings, personalized)
+        threshold = self.min_ratings_in_force(model) if min_ratings is None else min_ratings
+        eligible = candidates(model, user, threshold, personalized)
         best, new, remaining = pick(model, scores, eligible, filters, user.rows, count)
+        if min_ratings is None and remaining is not None and threshold > 1:
+            eligible = candidates(model, user, 1, personalized)
+            best, new, remaining = pick(model, scores, eligible, filters, user.rows, count)
         rows = np.concatenate([best, new]).astype(np.int64)
         reasons = ["personalized" if personalized else "popular"] * len(best) + ["new"] * len(new)
         items = [
@@ -186,6 +203,8 @@ class LiveModel:
             rating_scale=tuple(model.rating_scale),
             log_position=model.log_position,
             accepted_ratings=self._accepted,
+            min_ratings=self.min_ratings_in_force(model),
+            min_ratings_source="data" if self.min_ratings is None else "option",
         )
 
     # -- writes ----------------------------------------------------------------------------

@@ -92,3 +92,5 @@ class ModelSummary:
     rating_scale: tuple
     log_position: int
     accepted_ratings: int
+    min_ratings: int = None  # the top-N lists' default min_ratings in force
+    min_ratings_source: str = None  # "option" (the operator's) or "data" (fitted to the model's data)

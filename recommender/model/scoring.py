@@ -2,6 +2,9 @@
 
 import numpy as np
 
+from recommender.limits import FEW_RATINGS
+from recommender.model.genre_blend import few_ratings_scores
+
 
 def score_rows(model, user, rows):
     """Unclipped scores of catalog ``rows`` for a user with factors."""
@@ -9,8 +12,10 @@ def score_rows(model, user, rows):
 
 
 def rank_score_rows(model, user, rows):
-    """Ranking-model scores of catalog ``rows`` for a user with ranking factors."""
-    return model.rank_item_factors[rows] @ user.rank_factors
+    """Ranking scores of catalog ``rows`` for a user with ranking factors (genre-blended with few ratings)."""
+    if len(user.rows) > FEW_RATINGS:
+        return model.rank_item_factors[rows] @ user.rank_factors
+    return few_ratings_scores(model, user, model.rank_item_factors @ user.rank_factors)[rows]
 
 
 def top_rows(scores, count):

@@ -9,13 +9,13 @@ driver in NumPy: the held-out ratings are read once.
 
 import numpy as np
 
-from recommender.limits import DEFAULT_MIN_RATINGS, RELEVANT_RATING
+from recommender.limits import RELEVANT_RATING
 from recommender.model.scoring import top_rows
 
 K = 10
 
 
-def served_ranking_metrics(live_model, test, k=K, min_ratings=DEFAULT_MIN_RATINGS, order="relevance"):
+def served_ranking_metrics(live_model, test, k=K, min_ratings=None, order="relevance"):
     """Precision, recall, NDCG, coverage and popularity of the served top-``k`` lists.
 
     Parameters
@@ -26,7 +26,7 @@ def served_ranking_metrics(live_model, test, k=K, min_ratings=DEFAULT_MIN_RATING
     test : pyspark.sql.DataFrame or pyarrow.Table
         Held-out ratings ``userId, movieId, rating``.
     k, min_ratings : int
-        The list length and the top-N route's ``min_ratings``.
+        The list length and the top-N route's ``min_ratings`` (None: its default, the threshold in force).
     order : str
         ``relevance`` or ``rating``, as ``LiveModel.recommend`` takes it.
 

@@ -36,3 +36,4 @@ class ServiceConfig:
     ratings_store: str = "file:"  # "file:" (the ratings log in state_dir) or a postgresql:// URL shared by replicas
     model_store: str = None  # the saved models' directory, shared by replicas (default: state_dir/models)
     serve_only: bool = False  # a --workers process without Spark: serves the newest saved model, never trains
+    min_ratings: int = None  # top-N lists' default min_ratings; None fits it to the data

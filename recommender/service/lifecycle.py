@@ -56,7 +56,7 @@ class Service:
         self.config = config
         self.on_failure = on_failure
         self.ratings_log = ratings_store_of(config)
-        self.engine = LiveModel(self.ratings_log)
+        self.engine = LiveModel(self.ratings_log, config.min_ratings)
         self.shared = isinstance(self.ratings_log, PostgresRatingsStore)
         self.follower = None
         if self.shared:

@@ -49,11 +49,11 @@ def test_the_order_is_the_top_n_routes(client):
     assert body != client.get("/1/ratings/top/5").get_json()
 
 
-def test_count_and_min_ratings_default_to_ten_and_the_configured_minimum(tiny_engine):
-    client = create_app(tiny_engine).test_client()  # DEFAULT_MIN_RATINGS 25: more than any tiny movie has
-    assert post_invocation(client, {"userId": 777777}).get_json()["recommendations"] == []
-    popular = post_invocation(client, {"userId": 777777, "minRatings": 0}).get_json()["recommendations"]
+def test_count_and_min_ratings_default_to_ten_and_the_threshold_in_force(tiny_engine):
+    client = create_app(tiny_engine).test_client()  # min_ratings fitted to the tiny data, not the tutorial's 25
+    popular = post_invocation(client, {"userId": 777777}).get_json()["recommendations"]
     assert len(popular) == 10  # 12 movies have ratings: the default count of 10 is what stops the list
+    assert post_invocation(client, {"userId": 777777, "minRatings": 25}).get_json()["recommendations"] == []
     capped = create_app(tiny_engine, {"MAX_COUNT": 4, "DEFAULT_MIN_RATINGS": 0}).test_client()
     assert len(post_invocation(capped, {"userId": 777777}).get_json()["recommendations"]) == 4
 

@@ -54,3 +54,24 @@ def tiny_splits(spark, size=64):
     finally:
         for key, value in before.items():
             spark.conf.set(key, value)
+
+
+def small_shop(items=68, customers=40, seed=3):
+    """An Online Retail file of a small shop: ``items`` stock codes, each bought by a handful of customers.
+
+    No item gets anywhere near the tutorial's 25 buyers, as in the issue's 68-item shop.
+    """
+    import random
+
+    chance = random.Random(seed)
+    lines = ["InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"]
+    invoice = 600000
+    for customer in range(customers):
+        for item in chance.sample(range(items), 4):
+            for day in range(1, chance.randint(1, 6) + 1):  # bought again on later days: counts 1 to 6
+                invoice += 1
+                lines.append(
+                    f"{invoice},SKU{item:03d},ITEM {item},{chance.randint(1, 6)},"
+                    f"12/{day}/2010 10:00,1.25,{13000 + customer},United Kingdom"
+                )
+    return "\n".join(lines) + "\n"

@@ -46,6 +46,8 @@
         ["Ratings", fmt(model.ratings)],
         ["Ratings added since", fmt(model.acceptedRatings)],
         ["Rank", fmt(model.rank)],
+        ["Min ratings of a top-N movie", fmt(model.minRatings) +
+          (model.minRatingsSource === "option" ? " (set by the operator)" : " (fitted to the data)")],
       ] : []);
       facts("training-facts", trainingFacts(health.training));
     } catch (error) {
