@@ -21,6 +21,9 @@ JSON_FILTERS = {"genres": "genres", "exclude": "exclude", "include": "include", 
 
 INTEGER = re.compile(r"\d{1,12}", re.ASCII)  # longer is out of range anyway; int() refuses huge texts
 NUMBER = re.compile(r"[+-]?(\d{1,12}(\.\d{0,20})?|\.\d{1,20})", re.ASCII)
+# A well-formed ``movie_id,rating`` line in one match: most lines take this path, and any
+# other line the field-by-field checks below, which name what is wrong.
+RATING_LINE = re.compile(r"[ \t]*(\d{1,12})[ \t]*,[ \t]*(" + NUMBER.pattern + r")[ \t]*", re.ASCII)
 
 
 def integer_arg(name, text, low, high):
@@ -86,6 +89,11 @@ def parse_text_ratings(body):
             continue
         check_batch_size(len(ratings) + 1, "lines")
         label = f"line {number}"
+        matched = RATING_LINE.fullmatch(line)
+        if matched and int(matched[1]) <= MAX_ID:
+            labels.append(label)
+            ratings.append((int(matched[1]), float(matched[2])))
+            continue
         fields = [field.strip() for field in line.split(",")]
         if len(fields) != 2:
             raise rejected(label, f"expected 'movie_id,rating', got {line.strip()[:100]!r}")

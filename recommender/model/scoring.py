@@ -14,12 +14,17 @@ def rank_score_rows(model, user, rows):
 
 
 def top_rows(scores, count):
-    """Rows of the ``count`` highest finite scores, highest first."""
-    candidates = np.flatnonzero(np.isfinite(scores))
-    if count < len(candidates):
-        best = np.argpartition(-scores[candidates], count - 1)[:count]
-        candidates = candidates[best]
-    return candidates[np.argsort(-scores[candidates], kind="stable")]
+    """Rows of the ``count`` highest finite scores, highest first (ties: lower row first).
+
+    One partial partition of ``scores`` itself: no sort of the catalog, no copy of it.
+    """
+    size = len(scores)
+    rows = np.argpartition(scores, size - count)[size - count:] if count < size else np.arange(size)
+    best = scores[rows]
+    if np.isnan(best).any():  # NaN sorts above every number: rank the finite scores alone
+        return top_rows(np.where(np.isnan(scores), -np.inf, scores), count)
+    rows = rows[np.isfinite(best)]
+    return rows[np.lexsort((rows, -scores[rows]))]
 
 
 def clip_rating(model, score):
