@@ -21,10 +21,13 @@ def top_rows(scores, count):
     size = len(scores)
     rows = np.argpartition(scores, size - count)[size - count:] if count < size else np.arange(size)
     best = scores[rows]
-    if np.isnan(best).any():  # NaN sorts above every number: rank the finite scores alone
-        return top_rows(np.where(np.isnan(scores), -np.inf, scores), count)
-    rows = rows[np.isfinite(best)]
-    return rows[np.lexsort((rows, -scores[rows]))]
+    if (np.isnan(best) | (best == np.inf)).any():  # NaN and inf sort above every number: rank the finite alone
+        return top_rows(np.where(np.isfinite(scores), scores, -np.inf), count)
+    lowest = best.min() if len(best) else -np.inf
+    if count < size and np.isfinite(lowest):
+        rows = np.flatnonzero(scores >= lowest)  # with every row tied at the cut, which the partition picks among
+    rows = rows[np.isfinite(scores[rows])]
+    return rows[np.lexsort((rows, -scores[rows]))][:count]
 
 
 def clip_rating(model, score):

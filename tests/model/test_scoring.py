@@ -13,7 +13,7 @@ def test_the_best_rows_come_highest_first_ties_by_lower_row():
 
 
 def test_non_finite_scores_are_never_chosen_even_when_fewer_remain():
-    scores = np.array([-np.inf, 2.0, np.nan, 1.0, -np.inf, np.nan, 4.0])
+    scores = np.array([-np.inf, 2.0, np.nan, 1.0, -np.inf, np.nan, 4.0, np.inf])
     assert top_rows(scores, 2).tolist() == [6, 1]
     assert top_rows(scores, 5).tolist() == [6, 1, 3]
     assert top_rows(np.full(5, -np.inf), 3).tolist() == []
