@@ -3,10 +3,13 @@
     python bench/load.py                    # starts spark-submit server.py on the bundled data
     python bench/load.py --url URL          # loads a service that is already running
     python bench/load.py --short            # seconds: few requests, levels 1 and 8
+    python bench/load.py --dataset /work/benchdata/parquet-5M --state-from DIR --levels 32 --no-baseline
 
 For each concurrency level (1, 8, 32, 64) and each route (GET /health as the ceiling of
-the server and this load generator together, top-10 for random known users, one-movie
-predictions, POSTs of 10 ratings by fresh users), ``--requests`` requests are sent over
+the server and this load generator together, top-10 for random known users, the same
+with filters (a genre when the dataset has genres, 10 excluded movies, no 100 most rated),
+one-movie predictions, POSTs of 10 ratings of popular movies by fresh users),
+``--requests`` requests are sent over
 as many keep-alive connections as the level, each connection sending its next request
 as soon as the previous answer is read (closed loop). The generator is one asyncio
 process writing raw HTTP/1.1, so a request costs it tens of microseconds; its CPU use is
@@ -17,6 +20,14 @@ job per request that builds a DataFrame of (user, candidate movie) pairs, scores
 the ALS model's ``transform`` and sorts it. It runs in this process's own local Spark
 after the service is stopped, one request at a time.
 
+``--dataset`` is any dataset the service reads (MovieLens CSV, or etl.py's Parquet such as
+bench/etl_scale.py's 5M one); the users and movies asked for are read from it. Training a
+big one takes minutes: ``--state-from DIR`` copies the saved models of a state directory
+(a server.py ``--state-dir`` that trained on the same dataset) into the run's own fresh
+state directory, so the service starts from the saved model and the run's POSTs are not kept.
+Each level ends with the ratios of the targets (docs/performance.md, "Writes and reads"):
+POST and top-10 throughput and p99 against /health's, filtered top-10 against unfiltered.
+
 Results: ``load.csv`` (one row per route and level, plus the baseline) and ``load.png``
 (response times over the run; percentiles per level) under bench/results/.
 """
@@ -25,9 +36,11 @@ import argparse
 import asyncio
 import collections
 import csv
+import json
 import logging
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -36,12 +49,13 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from latency import MOVIES, USERS, percentile, post_body  # noqa: E402
+from latency import percentile  # noqa: E402
 from tests.support.service_process import ServiceProcess  # noqa: E402
 
 log = logging.getLogger("load")
 
-ROUTES = ("health", "top-10", "one movie", "POST 10 ratings")
+ROUTES = ("health", "top-10", "top-10 filtered", "one movie", "POST 10 ratings")
+POPULAR_MOVIES = 200  # the POSTs and one-movie reads pick among the dataset's most rated movies
 LEVELS = (1, 8, 32, 64)
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 BUNDLED_DATASET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "ml-latest-small")
@@ -74,7 +88,50 @@ class LevelResult:
         }
 
 
-def build_requests(route, count, host, rng, first_new_user):
+@dataclass(frozen=True)
+class Sample:
+    """What the requests ask for, read from the served dataset."""
+
+    users: list  # user ids with ratings
+    movies: list  # the most rated movie ids
+    genre: str = None  # the commonest genre; None when the dataset has no genres
+
+    def filters(self):
+        """The filtered top-10's query: the genre, 10 excluded popular movies, no 100 most rated."""
+        genre = f"genre={self.genre}&" if self.genre else ""
+        return f"?{genre}exclude={','.join(map(str, self.movies[:10]))}&exclude_popular=100"
+
+
+def dataset_sample(directory, popular=POPULAR_MOVIES):
+    """The users, most rated movies and commonest genre of a MovieLens CSV or etl.py Parquet dataset."""
+    import numpy as np
+    import pyarrow.dataset as pads
+    from pyarrow import csv as pacsv
+
+    manifest = os.path.join(directory, "manifest.json")
+    if os.path.exists(manifest):
+        with open(manifest, encoding="utf-8") as file:
+            version = os.path.join(directory, json.load(file)["version"])
+        ratings = pads.dataset(os.path.join(version, "ratings"), partitioning="hive").to_table(["userId", "movieId"])
+        movies = pads.dataset(os.path.join(version, "movies")).to_table(["genres"])
+    else:
+        ratings = pacsv.read_csv(os.path.join(directory, "ratings.csv"),
+                                 convert_options=pacsv.ConvertOptions(include_columns=["userId", "movieId"]))
+        movies = pacsv.read_csv(os.path.join(directory, "movies.csv"),
+                                convert_options=pacsv.ConvertOptions(include_columns=["genres"]))
+    movie_ids, counts = np.unique(ratings.column("movieId").to_numpy(), return_counts=True)
+    genres = collections.Counter(
+        genre for text in movies.column("genres").to_pylist() for genre in (text or "").split("|")
+        if genre and genre != "(no genres listed)"
+    )
+    return Sample(
+        users=np.unique(ratings.column("userId").to_numpy()).tolist(),
+        movies=movie_ids[np.argsort(-counts, kind="stable")[:popular]].tolist(),
+        genre=genres.most_common(1)[0][0] if genres else None,
+    )
+
+
+def build_requests(route, count, host, rng, first_new_user, sample):
     """``count`` raw HTTP/1.1 requests of ``route`` as bytes."""
     def get(path):
         return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
@@ -82,12 +139,14 @@ def build_requests(route, count, host, rng, first_new_user):
     if route == "health":
         return [get("/health")] * count
     if route == "top-10":
-        return [get(f"/{rng.choice(USERS)}/ratings/top/10") for _ in range(count)]
+        return [get(f"/{rng.choice(sample.users)}/ratings/top/10") for _ in range(count)]
+    if route == "top-10 filtered":
+        return [get(f"/{rng.choice(sample.users)}/ratings/top/10{sample.filters()}") for _ in range(count)]
     if route == "one movie":
-        return [get(f"/{rng.choice(USERS)}/ratings/{rng.choice(MOVIES)}") for _ in range(count)]
+        return [get(f"/{rng.choice(sample.users)}/ratings/{rng.choice(sample.movies)}") for _ in range(count)]
     requests = []
     for user in range(first_new_user, first_new_user + count):
-        body = post_body(rng).encode()
+        body = "".join(f"{movie},{rng.randint(1, 10) / 2}\n" for movie in rng.sample(sample.movies, 10)).encode()
         requests.append(
             f"POST /{user}/ratings HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n"
             f"Content-Length: {len(body)}\r\n\r\n".encode() + body
@@ -148,13 +207,15 @@ async def run_level(host, port, route, requests, concurrency, time_limit, run_st
     return result
 
 
-def load_test(url, levels=LEVELS, count=3000, time_limit=60.0, seed=1):
+def load_test(url, sample, levels=LEVELS, count=3000, time_limit=60.0, seed=1):
     """Every route at every concurrency level against the service at ``url``.
 
     Parameters
     ----------
     url : str
-        ``http://127.0.0.1:PORT`` of a running service on the bundled dataset.
+        ``http://127.0.0.1:PORT`` of a running service.
+    sample : Sample
+        Users and movies of the dataset it serves.
     levels : sequence of int
         Concurrency levels: open connections, each sending as soon as it has an answer.
     count : int
@@ -171,23 +232,47 @@ def load_test(url, levels=LEVELS, count=3000, time_limit=60.0, seed=1):
     parts = urlsplit(url)
     host, port = parts.hostname, parts.port
     rng = random.Random(seed)
+    first_new_user = max(sample.users) + 100_000  # users with no ratings, a fresh one per POST
 
     async def run_all():
-        warm = build_requests("top-10", 50, host, rng, 0) + build_requests("POST 10 ratings", 5, host, rng, 90_000)
+        warm = build_requests("top-10", 50, host, rng, 0, sample) + build_requests(
+            "POST 10 ratings", 5, host, rng, first_new_user - 10, sample
+        )
         await run_level(host, port, "warm-up", warm, 4, time_limit, time.perf_counter())
-        run_started, results, new_user = time.perf_counter(), [], 100_000
+        run_started, results, new_user = time.perf_counter(), [], first_new_user
         for concurrency in levels:
             for route in ROUTES:
-                requests = build_requests(route, count, host, rng, new_user)
+                requests = build_requests(route, count, host, rng, new_user, sample)
                 new_user += count
                 result = await run_level(host, port, route, requests, concurrency, time_limit, run_started)
                 log.info("%s", {k: round(v, 2) if isinstance(v, float) else v for k, v in result.row().items()})
                 if result.errors:
                     log.warning("%s at concurrency %d: errors %s", route, concurrency, dict(result.errors))
                 results.append(result)
+            log.info("%s", "; ".join(target_ratios(results, concurrency)))
         return results
 
     return asyncio.run(run_all())
+
+
+def target_ratios(results, concurrency):
+    """The targets' ratios at one level: POST and top-10 to /health, filtered top-10 to unfiltered."""
+    rows = {r.route: r.row() for r in results if r.concurrency == concurrency}
+    health = rows.get("health")
+    lines = []
+    for route in ("POST 10 ratings", "top-10", "top-10 filtered"):
+        if health and route in rows:
+            lines.append(
+                f"c={concurrency} {route}: {rows[route]['requests_per_s'] / health['requests_per_s']:.2f}x /health's "
+                f"req/s, p99 {rows[route]['p99_ms'] / health['p99_ms']:.2f}x /health's"
+            )
+    if "top-10" in rows and "top-10 filtered" in rows:
+        lines.append(
+            f"c={concurrency} filtered top-10: p50 {rows['top-10 filtered']['p50_ms'] / rows['top-10']['p50_ms']:.2f}x, "
+            f"req/s {rows['top-10']['requests_per_s'] / rows['top-10 filtered']['requests_per_s']:.2f}x fewer "
+            f"than unfiltered"
+        )
+    return lines
 
 
 # -- BASELINE: the tutorial's design, a Spark job per top-10 --------------------------------
@@ -230,8 +315,8 @@ class TutorialTopTen:
         return [(row["movieId"], row["prediction"]) for row in best]
 
 
-def tutorial_baseline(spark, dataset_dir, count, iterations=15, seed=1):
-    """Time ``count`` top-10s of the tutorial's design, one at a time; a LevelResult."""
+def tutorial_baseline(spark, dataset_dir, users, count, iterations=15, seed=1):
+    """Time ``count`` top-10s of the tutorial's design for random ``users``, one at a time; a LevelResult."""
     started = time.perf_counter()
     baseline = TutorialTopTen(spark, dataset_dir, iterations=iterations)
     baseline.top(1)  # warm: plans, code paths, cached ratings
@@ -241,7 +326,7 @@ def tutorial_baseline(spark, dataset_dir, count, iterations=15, seed=1):
     cpu_started, run_started = time.process_time(), time.perf_counter()
     for _ in range(count):
         sent = time.perf_counter()
-        if len(baseline.top(rng.choice(USERS))) != 10:
+        if len(baseline.top(rng.choice(users))) != 10:
             raise RuntimeError("the baseline returned fewer than 10 movies")
         result.starts.append(sent - run_started)
         result.latencies.append(time.perf_counter() - sent)
@@ -279,6 +364,8 @@ def format_table(results, baseline=None):
             f"{row['requests_per_s']:>8.1f} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} {row['p99_ms']:>8.2f} "
             f"{row['max_ms']:>8.2f} {row['client_cpu_pct']:>9.0f}%"
         )
+    for level in sorted({r.concurrency for r in results}):
+        lines.extend(target_ratios(results, level))
     if baseline:
         tutorial = baseline.row()["requests_per_s"]
         for result in results:
@@ -305,7 +392,7 @@ def plot(results, baseline, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = dict(zip(ROUTES, ("tab:gray", "tab:blue", "tab:green", "tab:orange")))
+    colors = dict(zip(ROUTES, ("tab:gray", "tab:blue", "tab:purple", "tab:green", "tab:orange")))
     fig, (over_run, levels) = plt.subplots(2, 1, figsize=(10, 9))
     for route in ROUTES:
         done = [r for r in results if r.route == route]
@@ -344,13 +431,15 @@ def plot(results, baseline, path):
 
 def run(url, args, spark=None, dataset_dir=None, stop_service=None):
     """Load test ``url``, then (unless ``--no-baseline``) the tutorial design; print and save."""
-    results = load_test(url, args.levels, args.requests, args.time_limit)
+    sample = dataset_sample(dataset_dir)
+    log.info("%d users, %d popular movies, genre %s", len(sample.users), len(sample.movies), sample.genre)
+    results = load_test(url, sample, args.levels, args.requests, args.time_limit)
     if stop_service:
         stop_service()  # the baseline gets the machine's cores to itself
     baseline = None
     if not args.no_baseline:
         spark = spark or local_spark()
-        baseline = tutorial_baseline(spark, dataset_dir, args.baseline_requests, args.baseline_iterations)
+        baseline = tutorial_baseline(spark, dataset_dir, sample.users, args.baseline_requests, args.baseline_iterations)
     os.makedirs(args.out, exist_ok=True)
     write_csv(results, baseline, os.path.join(args.out, "load.csv"))
     plot(results, baseline, os.path.join(args.out, "load.png"))
@@ -371,7 +460,10 @@ def parse_args(argv=None):
     parser.add_argument("--baseline-requests", type=int, default=20, help="top-10s of the tutorial design")
     parser.add_argument("--baseline-iterations", type=int, default=15, help="ALS iterations of the baseline model")
     parser.add_argument("--no-baseline", action="store_true", help="skip the tutorial design")
-    parser.add_argument("--dataset", default=BUNDLED_DATASET, help="the service's dataset (its users are 1-610)")
+    parser.add_argument("--dataset", default=BUNDLED_DATASET,
+                        help="the service's dataset: MovieLens CSV or etl.py Parquet (the 5M one of bench/etl_scale.py)")
+    parser.add_argument("--state-from", help="a state directory trained on --dataset: its saved models are copied "
+                        "into the run's fresh state directory, so the service starts without training")
     parser.add_argument("--out", help="directory of load.csv and load.png (default bench/results)")
     args = parser.parse_args(argv)
     if args.short:
@@ -392,7 +484,11 @@ def main(argv=None):
     # cores mid-run and this would measure training, not serving (training_scale.py does that).
     server_args += ["--retrain-after-ratings", str(10**9), "--retrain-after-seconds", str(10**9)]
     with tempfile.TemporaryDirectory() as scratch:
-        service = ServiceProcess(os.path.join(scratch, "server.log"), *server_args)
+        state = os.path.join(scratch, "state")
+        if args.state_from:
+            shutil.copytree(os.path.join(args.state_from, "models"), os.path.join(state, "models"))
+        server_args += ["--state-dir", state]
+        service = ServiceProcess(os.path.join(scratch, "server.log"), *server_args, env={"SPARK_DRIVER_MEMORY": "4g"})
         try:
             started = time.perf_counter()
             service.wait_until_up(args.startup_timeout)

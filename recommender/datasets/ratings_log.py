@@ -1,7 +1,24 @@
-"""The durable write path: an append-only CSV log of accepted ratings, fsynced per write.
+"""The durable write path: an append-only CSV log of accepted ratings, fsynced before any is acknowledged.
 
 The file has the dataset's own columns and a header (``userId,movieId,rating,timestamp``),
 so Spark, pyarrow or a spreadsheet read it as it is.
+
+The contract ``LiveModel`` relies on (another ratings store, PostgreSQL's say, keeps the same):
+
+- ``write(user_id, ratings, timestamp) -> ticket``: append one user's batch of ``(movie_id,
+  rating)`` pairs, in the order of calls, not yet durable; raises ``LogWriteError`` leaving
+  nothing of the batch behind. A ticket has a ``generation``.
+- ``sync(ticket)``: return once that batch (and every batch written before it) is durable;
+  concurrent callers may share one flush (group commit). Raises ``LogWriteError`` when the
+  flush failed: the batch is then not in the store, and its writer must not acknowledge it.
+- ``durable(ticket)``: whether that batch is durable (False when a failed flush cut it off).
+- ``generation``: raised each time a failed flush cuts unflushed batches off, so a waiting
+  batch of an older generation that is not ``durable`` is known to be gone.
+- ``read(size)``, ``size``: the records in the first ``size`` units of the store (a snapshot).
+- ``failure``: why writes fail, None while they succeed; ``close()``.
+- Optional hooks, for metrics: ``on_fsync(writes, seconds)`` is called after each flush with
+  how many batches it made durable and how long it took; ``on_commit(seconds)`` after each
+  ``sync`` that returns, with how long that writer waited. Either may be None.
 """
 
 import errno
@@ -9,6 +26,7 @@ import io
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -55,7 +73,10 @@ class RatingsLog:
 
     ``write`` appends in order; ``sync`` returns once what was written is on disk. Writers
     waiting at the same time share one fsync (group commit), so concurrent POSTs do not
-    queue behind each other's disk flushes.
+    queue behind each other's disk flushes: while one fsync runs, the batches written
+    meanwhile wait, and the next fsync covers them all. A batch is durable only once an
+    fsync that began after its write returned: ``sync`` takes the file's size before the
+    fsync as what that fsync covers.
 
     A failed write is cut back off at once; a failed fsync cuts the whole unsynced tail
     off (every writer waiting on it fails), so the file never keeps a torn record or one
@@ -68,6 +89,10 @@ class RatingsLog:
         self.records = 0  # complete records in the file
         self.size = 0  # bytes of complete records, header included
         self.failure = None
+        self.on_fsync = None  # called with (writes, seconds) after each fsync: see the module's docstring
+        self.on_commit = None  # called with (seconds) after each sync that returns
+        self._writes = 0  # batches written, and those of them known to be on disk
+        self._synced_writes = 0
         self._synced = 0  # bytes known to be on disk
         self._synced_records = 0
         self._generation = 0
@@ -169,6 +194,7 @@ class RatingsLog:
                 raise self._failed(LogWriteError.of(error, "written")) from error
             self.size += len(data)
             self.records += len(ratings)
+            self._writes += 1
             return Ticket(self._generation, self.size)
 
     def _cut_back(self, size):
@@ -187,27 +213,38 @@ class RatingsLog:
         LogWriteError
             When the fsync failed, for this or an earlier writer: the write is no longer in the log.
         """
-        with self._sync_lock:
-            if self.durable(ticket):
-                return
-            if ticket.generation != self._generation:
-                raise LogWriteError(self.failure or "the ratings log was cut back after a failed fsync", False)
-            with self._lock:
-                written, records = self.size, self.records  # everything written so far is covered by this fsync
-            try:
-                os.fsync(self._fd)
-            except OSError as error:
-                self._drop_unsynced()
-                raise self._failed(LogWriteError.of(error, "fsynced")) from error
-            self._synced, self._synced_records = written, records
-            self.failure = None
+        started = time.perf_counter()
+        if not self.durable(ticket):  # an fsync that covered it may already have returned
+            with self._sync_lock:
+                if not self.durable(ticket):
+                    self._fsync(ticket)
+        if self.on_commit is not None:
+            self.on_commit(time.perf_counter() - started)
+
+    def _fsync(self, ticket):
+        """One fsync covering every write so far, ``ticket``'s included; the caller holds the sync lock."""
+        if ticket.generation != self._generation:
+            raise LogWriteError(self.failure or "the ratings log was cut back after a failed fsync", False)
+        with self._lock:
+            written, records, writes = self.size, self.records, self._writes  # what this fsync covers
+        started = time.perf_counter()
+        try:
+            os.fsync(self._fd)
+        except OSError as error:
+            self._drop_unsynced()
+            raise self._failed(LogWriteError.of(error, "fsynced")) from error
+        batch, self._synced_writes = writes - self._synced_writes, writes
+        self._synced, self._synced_records = written, records
+        self.failure = None
+        if self.on_fsync is not None:
+            self.on_fsync(batch, time.perf_counter() - started)
 
     def _drop_unsynced(self):
         """After a failed fsync nothing unsynced can be trusted to be on disk: cut it all off."""
         with self._lock:
             self._cuts[self._generation] = self._synced
             self._generation += 1
-            self.size, self.records = self._synced, self._synced_records
+            self.size, self.records, self._writes = self._synced, self._synced_records, self._synced_writes
             self._torn = True
             self._cut_back(self._synced)
 

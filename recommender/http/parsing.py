@@ -13,7 +13,7 @@ from werkzeug.exceptions import BadRequest
 from recommender.model.live_model import ORDERS
 from recommender.limits import MAX_FILTER_IDS, MAX_ID, MAX_QUERY_LENGTH
 from recommender.model.errors import FilterError
-from recommender.model.filters import Filters
+from recommender.model.filters import NO_FILTERS, Filters
 
 # What each Filters field is called in a query string and in a JSON body (/invocations).
 QUERY_FILTERS = {"genres": "genre", "exclude": "exclude", "include": "include", "exclude_popular": "exclude_popular", "new": "new"}
@@ -21,6 +21,9 @@ JSON_FILTERS = {"genres": "genres", "exclude": "exclude", "include": "include", 
 
 INTEGER = re.compile(r"\d{1,12}", re.ASCII)  # longer is out of range anyway; int() refuses huge texts
 NUMBER = re.compile(r"[+-]?(\d{1,12}(\.\d{0,20})?|\.\d{1,20})", re.ASCII)
+# A well-formed ``movie_id,rating`` line in one match: most lines take this path, and any
+# other line the field-by-field checks below, which name what is wrong.
+RATING_LINE = re.compile(r"[ \t]*(\d{1,12})[ \t]*,[ \t]*(" + NUMBER.pattern + r")[ \t]*", re.ASCII)
 
 
 def integer_arg(name, text, low, high):
@@ -82,12 +85,18 @@ def parse_text_ratings(body):
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8 text") from None
-    labels, ratings = [], []
+    labels, ratings, limit = [], [], current_app.config["MAX_LINES"]
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        check_batch_size(len(ratings) + 1, "lines")
+        if len(ratings) == limit:
+            check_batch_size(limit + 1, "lines")
         label = f"line {number}"
+        matched = RATING_LINE.fullmatch(line)
+        if matched and int(matched[1]) <= MAX_ID:
+            labels.append(label)
+            ratings.append((int(matched[1]), float(matched[2])))
+            continue
         fields = [field.strip() for field in line.split(",")]
         if len(fields) != 2:
             raise rejected(label, f"expected 'movie_id,rating', got {line.strip()[:100]!r}")
@@ -171,6 +180,8 @@ def id_list_arg(name):
 
 def filters_arg():
     """The Filters of the query string: genre (repeatable), exclude, include, exclude_popular, new."""
+    if not any(name in request.args for name in QUERY_FILTERS.values()):
+        return NO_FILTERS  # the common list: nothing to parse
     genres = tuple(genre.strip() for genre in request.args.getlist("genre"))
     for genre in genres:
         if not genre:

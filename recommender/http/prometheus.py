@@ -9,6 +9,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # Requests take about a millisecond; retrains and overload take much longer.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# POSTs one fsync of the ratings log makes durable: 1 when writes come one at a time, up to
+# about the server's thread count under load.
+FSYNC_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 
 
 class ServiceMetrics:
@@ -38,7 +41,29 @@ class ServiceMetrics:
             "recommender_ratings_ingested", "Ratings accepted (durably logged) by this process",
             registry=self.registry,
         )
+        self.fsync_batch = Histogram(
+            "recommender_ratings_log_fsync_batch_writes",
+            "POSTs (batches of ratings) made durable by one fsync of the ratings log (group commit)",
+            buckets=FSYNC_BATCH_BUCKETS, registry=self.registry,
+        )
+        self.fsync_seconds = Histogram(
+            "recommender_ratings_log_fsync_duration_seconds", "Time one fsync of the ratings log took",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.commit_seconds = Histogram(
+            "recommender_ratings_commit_duration_seconds",
+            "Time a POST waited, after writing its ratings to the log, for the fsync that covers them",
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
         self.registry.register(ModelAndTrainingCollector(engine, retrainer, drift))
+        store = getattr(engine, "ratings_log", None)
+        if store is not None:  # the store reports its commits (recommender.datasets.ratings_log's hooks)
+            store.on_fsync, store.on_commit = self.observe_fsync, self.commit_seconds.observe
+
+    def observe_fsync(self, writes, seconds):
+        """One fsync of the ratings log: how many POSTs it made durable and how long it took."""
+        self.fsync_batch.observe(writes)
+        self.fsync_seconds.observe(seconds)
 
     def observe_request(self, route, method, status, started):
         """Count a request answered with ``status``; ``started`` is its ``time.perf_counter()``."""

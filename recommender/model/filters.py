@@ -59,6 +59,8 @@ class Filters:
             For an unknown genre (listing the known ones), a list over MAX_FILTER_IDS ids,
             an id out of range, or a negative count.
         """
+        if self == NO_FILTERS:
+            return self
         for name in ("exclude", "include"):
             ids = getattr(self, name)
             if ids is not None and len(ids) > MAX_FILTER_IDS:
@@ -154,9 +156,10 @@ def pick(model, scores, eligible, filters, excluded_rows, count):
     """
     allowed = candidate_mask(model, filters)
     allowed[excluded_rows] = False
-    ranked = np.where(allowed & eligible, scores, -np.inf)
     new = newest_rows(model, allowed, min(filters.new, count)) if filters.new else np.empty(0, np.int64)
-    ranked[new] = -np.inf
+    allowed &= eligible
+    allowed[new] = False
+    ranked = np.where(allowed, scores, -np.inf)
     candidates = int(np.count_nonzero(np.isfinite(ranked))) + len(new)
     candidates = candidates if candidates < count else None
     best = top_rows(ranked, count - len(new)) if count > len(new) else np.empty(0, np.int64)

@@ -2,27 +2,57 @@
 
 These are the half-steps ALS itself takes, so folding in a training user reproduces what
 Spark trained for it, and a new rating changes the next read without a retrain.
+
+What a half-step shares between users (the implicit models' Gram matrix ``Y'Y`` over every
+movie with factors) is built once per model, by ``prepare`` when the model is swapped in,
+so a write pays only for the handful of movies it rates.
 """
 
 import numpy as np
 
+from recommender.model.model_cache import cached
 from recommender.model.trained import UserState
 
 
 def merge_ratings(rows, values, new_rows, new_values):
     """Union of two rating sets by catalog row, the new value winning; sorted by row."""
-    keep = ~np.isin(rows, new_rows)
-    merged_rows = np.concatenate([rows[keep], new_rows])
-    merged_values = np.concatenate([values[keep], new_values])
-    order = np.argsort(merged_rows, kind="stable")
-    return merged_rows[order], merged_values[order]
+    merged_rows, first = np.unique(np.concatenate([new_rows, rows]), return_index=True)  # first: the new one
+    return merged_rows, np.concatenate([new_values, values])[first]
 
 
 def fold_in(model, rows, values, new_movie_ids, new_values):
-    """A user's state after adding ratings: merged ratings and both models' re-solved factors."""
-    merged_rows, merged_values = merge_ratings(rows, values, model.catalog.rows(new_movie_ids), new_values)
+    """A user's state after adding ratings: merged ratings and both models' re-solved factors.
+
+    Ratings of movies ``model``'s catalog lacks are passed over (accepted against another model's).
+    """
+    known = model.catalog.known(new_movie_ids)
+    new_rows, new_values = model.catalog.rows(new_movie_ids[known]), new_values[known]
+    merged_rows, merged_values = merge_ratings(rows, values, new_rows, new_values)
     bias, factors = fold_in_user(model, merged_rows, merged_values)
     return UserState(merged_rows, merged_values, factors, bias, fold_in_ranking_user(model, merged_rows, merged_values))
+
+
+def prepare(model):
+    """Build what every fold-in against ``model`` shares, so no write pays for it (call before serving)."""
+    ranking_gram(model)
+    if model.implicit_prefs:
+        item_gram(model)
+
+
+def ranking_gram(model):
+    """``Y'Y`` of the ranking model's movie factors, in float64; built once per model."""
+    return cached(model, "ranking_gram", lambda: gram_matrix(model.rank_item_factors, model.has_factors))
+
+
+def item_gram(model):
+    """``Y'Y`` of the rating model's movie factors (implicit mode's half-step); built once per model."""
+    return cached(model, "item_gram", lambda: gram_matrix(model.item_factors, model.has_factors))
+
+
+def gram_matrix(item_factors, has_factors):
+    """``Y'Y`` over the movies with factors, in float64 as Spark's normal equations are."""
+    items = item_factors[has_factors].astype(np.float64)
+    return items.T @ items
 
 
 def fold_in_ranking_user(model, rows, values):
@@ -35,7 +65,7 @@ def fold_in_ranking_user(model, rows, values):
     preferences = np.maximum(values.astype(np.float64) - params["ranking_rating_shift"], 0.0)
     return solve_implicit_user_factors(
         model.rank_item_factors, model.has_factors, rows, preferences, params["ranking_reg_param"],
-        params["ranking_alpha"],
+        params["ranking_alpha"], gram=ranking_gram(model),
     )
 
 
@@ -55,7 +85,8 @@ def fold_in_user(model, rows, values):
     solve = solve_nonnegative if params.get("nonnegative") else np.linalg.solve
     if model.implicit_prefs:
         factors = solve_implicit_user_factors(
-            model.item_factors, model.has_factors, rows, values, params["reg_param"], params["alpha"], solve
+            model.item_factors, model.has_factors, rows, values, params["reg_param"], params["alpha"], solve,
+            item_gram(model),
         )
         return 0.0, factors
     offsets = values.astype(np.float64) - model.score_offset - model.item_bias[rows]
@@ -82,27 +113,31 @@ def solve_user_factors(item_factors, has_factors, rows, values, reg_param, solve
     return solve(gram, item.T @ rating).astype(np.float32)
 
 
-def solve_implicit_user_factors(item_factors, has_factors, rows, values, reg_param, alpha, solve=np.linalg.solve):
+def solve_implicit_user_factors(
+    item_factors, has_factors, rows, values, reg_param, alpha, solve=np.linalg.solve, gram=None,
+):
     """User factors of implicit-feedback ALS against fixed item factors, as Spark solves them.
 
     Spark solves ``(Y'Y + Y'(C - I)Y + reg_param * n * I) x = Y'Cp`` with confidence
     ``c = 1 + alpha * |r|``, preference ``p = 1`` for ``r > 0``, the Gram matrix over
-    every movie with factors and ``n`` the count of positive ratings. Returns None when
-    no rated movie has factors.
+    every movie with factors and ``n`` the count of positive ratings. ``gram`` is that
+    ``Y'Y`` (``gram_matrix``), computed here when not given. Returns None when no rated
+    movie has factors.
     """
     known = has_factors[rows]
     if not known.any():
         return None
-    all_items = item_factors[has_factors].astype(np.float64)
     item = item_factors[rows[known]].astype(np.float64)
     rating = values[known].astype(np.float64)
     extra = alpha * np.abs(rating)
     positive = rating > 0
     if not positive.any():
         return None  # no regularization without a positive rating, as in training: not personalizable
-    gram = all_items.T @ all_items + (item.T * extra) @ item
-    gram += reg_param * positive.sum() * np.eye(item.shape[1])
-    return solve(gram, item[positive].T @ (1.0 + extra[positive])).astype(np.float32)
+    if gram is None:
+        gram = gram_matrix(item_factors, has_factors)
+    system = gram + (item.T * extra) @ item
+    system[np.diag_indices_from(system)] += reg_param * positive.sum()
+    return solve(system, item[positive].T @ (1.0 + extra[positive])).astype(np.float32)
 
 
 def solve_nonnegative(gram, rhs):

@@ -6,7 +6,6 @@ trained model is swapped in whole, with the ratings its data lacked folded in ag
 """
 
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import numpy as np
 
 from recommender.model.errors import InvalidRatingError, NotFittedError, UnknownMovieError
 from recommender.model.filters import NO_FILTERS, pick
-from recommender.model.fold_in import fold_in
+from recommender.model.fold_in import fold_in, prepare
 from recommender.model.results import ModelSummary, Prediction, Recommendations, UserRating
 from recommender.model.scoring import clip_rating, rank_score_rows, score_rows, top_rows
 from recommender.model.thresholds import model_min_ratings
@@ -26,7 +25,7 @@ log = logging.getLogger(__name__)
 ORDERS = ("relevance", "rating")  # what recommend can rank by; the first is the default
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: its arrays have no truth value
 class Batch:
     """Ratings written to the log and waiting for their fsync before they are applied."""
 
@@ -231,9 +230,9 @@ class LiveModel:
         InvalidRatingError
             For the first invalid rating; nothing is applied.
         """
-        self._current()
+        model = self._current().model  # a swap before the fold-in is fine: fold_in passes over movies it lacks
+        movie_ids, values = validated(model, ratings)
         with self._write_lock:  # the log's order is the order ratings are applied in
-            movie_ids, values = validated(self._serving.model, ratings)
             ticket = None
             if self.ratings_log is not None:
                 ticket = self.ratings_log.write(user_id, ratings, int(time.time()))  # LogWriteError: nothing logged
@@ -249,8 +248,8 @@ class LiveModel:
             raise
         with self._write_lock:
             self._apply_durable()
-            catalog = self._serving.model.catalog
-        return [UserRating(catalog.movie(catalog.row(m)), float(v)) for m, v in zip(movie_ids, values)]
+        catalog = model.catalog
+        return [UserRating(catalog.movie(row), float(v)) for row, v in zip(catalog.rows(movie_ids), values)]
 
     def _apply_durable(self):
         """Fold in the waiting batches that are on disk, in log order; drop those a failed fsync cut off.
@@ -369,6 +368,7 @@ class LiveModel:
 
     def _serve(self, model):
         """Serve ``model`` with the unmodelled ratings folded in; the caller holds the write lock."""
+        prepare(model)  # what every fold-in shares: built here once, not by each write
         users = {}
         for user_id, entries in list(self._unmodelled.items()):
             entries = [entry for entry in entries if entry[0] > model.log_position]
@@ -378,8 +378,7 @@ class LiveModel:
             self._unmodelled[user_id] = entries
             state = model.user(user_id)
             for _, movie_ids, values in entries:
-                known = model.catalog.known(movie_ids)
-                state = fold_in(model, state.rows, state.ratings, movie_ids[known], values[known])
+                state = fold_in(model, state.rows, state.ratings, movie_ids, values)
             users[user_id] = state
         self._serving = Serving(model, users)
         log.info("serving model %s (%d users folded in again)", model.version, len(users))
@@ -413,18 +412,30 @@ def unmodelled_of(logged, covered):
 
 
 def validated(model, ratings):
-    """The batch as (movie_ids, ratings) arrays, or InvalidRatingError for its first bad rating."""
+    """The batch as (movie_ids, ratings) arrays, or InvalidRatingError for its first bad rating.
+
+    Checked as arrays: a batch costs a few NumPy calls, not a catalog search per rating.
+    """
     if len(ratings) == 0:
         raise InvalidRatingError(0, "no ratings given")
+    try:
+        movie_ids = np.fromiter((movie_id for movie_id, _ in ratings), np.int64, len(ratings))
+    except OverflowError:  # beyond int64, so in no catalog
+        index, movie_id = next((i, m) for i, (m, _) in enumerate(ratings) if not -2**63 <= m < 2**63)
+        raise InvalidRatingError(index, f"movie {movie_id} is not in the catalog") from None
+    values = np.fromiter((rating for _, rating in ratings), np.float64, len(ratings))
     low, high = model.rating_scale
-    seen = set()
-    for index, (movie_id, rating) in enumerate(ratings):
-        if model.catalog.row(movie_id) < 0:
-            raise InvalidRatingError(index, f"movie {movie_id} is not in the catalog")
-        if not (math.isfinite(rating) and low <= rating <= high):
-            raise InvalidRatingError(index, f"rating {rating:g} is outside the scale {low:g} to {high:g}")
-        if movie_id in seen:
-            raise InvalidRatingError(index, f"movie {movie_id} is rated twice in this batch")
-        seen.add(movie_id)
-    movie_ids = np.array([movie_id for movie_id, _ in ratings], np.int64)
-    return movie_ids, np.array([rating for _, rating in ratings], np.float32)
+    unknown = ~model.catalog.known(movie_ids)
+    off_scale = ~(np.isfinite(values) & (low <= values) & (values <= high))
+    order = np.argsort(movie_ids, kind="stable")
+    repeated = np.zeros(len(movie_ids), bool)
+    repeated[order[1:][movie_ids[order[1:]] == movie_ids[order[:-1]]]] = True  # every occurrence after the first
+    bad = unknown | off_scale | repeated
+    if bad.any():
+        index = int(np.argmax(bad))
+        if unknown[index]:
+            raise InvalidRatingError(index, f"movie {movie_ids[index]} is not in the catalog")
+        if off_scale[index]:
+            raise InvalidRatingError(index, f"rating {values[index]:g} is outside the scale {low:g} to {high:g}")
+        raise InvalidRatingError(index, f"movie {movie_ids[index]} is rated twice in this batch")
+    return movie_ids, values.astype(np.float32)

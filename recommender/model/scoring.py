@@ -19,12 +19,20 @@ def rank_score_rows(model, user, rows):
 
 
 def top_rows(scores, count):
-    """Rows of the ``count`` highest finite scores, highest first."""
-    candidates = np.flatnonzero(np.isfinite(scores))
-    if count < len(candidates):
-        best = np.argpartition(-scores[candidates], count - 1)[:count]
-        candidates = candidates[best]
-    return candidates[np.argsort(-scores[candidates], kind="stable")]
+    """Rows of the ``count`` highest finite scores, highest first (ties: lower row first).
+
+    One partial partition of ``scores`` itself: no sort of the catalog, no copy of it.
+    """
+    size = len(scores)
+    rows = np.argpartition(scores, size - count)[size - count:] if count < size else np.arange(size)
+    best = scores[rows]
+    if (np.isnan(best) | (best == np.inf)).any():  # NaN and inf sort above every number: rank the finite alone
+        return top_rows(np.where(np.isfinite(scores), scores, -np.inf), count)
+    lowest = best.min() if len(best) else -np.inf
+    if count < size and np.isfinite(lowest):
+        rows = np.flatnonzero(scores >= lowest)  # with every row tied at the cut, which the partition picks among
+    rows = rows[np.isfinite(scores[rows])]
+    return rows[np.lexsort((rows, -scores[rows]))][:count]
 
 
 def clip_rating(model, score):

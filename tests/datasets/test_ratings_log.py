@@ -155,3 +155,74 @@ def test_a_file_size_limit_mid_batch_leaves_no_torn_record(tmp_path, repo_root):
     assert report["after_failure"] == HEADER.decode() + "7,1,4.5,1000\n"
     assert report["records"] == 4
     assert rows(RatingsLog(path).open())[1:] == [(8, 1, 4.0, 1002), (8, 2, 3.5, 1002), (8, 3, 3.0, 1002)]
+
+
+def test_one_fsync_covers_every_batch_written_before_it_and_reports_them(tmp_path):
+    ratings_log = RatingsLog(tmp_path / "ratings-log.csv")
+    ratings_log.open()
+    fsyncs, commits = [], []
+    ratings_log.on_fsync = lambda writes, seconds: fsyncs.append((writes, seconds))
+    ratings_log.on_commit = commits.append
+    tickets = [ratings_log.write(user, [(1, 4.0), (2, 3.0)], 1000) for user in (7, 8, 9)]
+    ratings_log.sync(tickets[-1])  # the last writer's fsync makes the two before it durable too
+    assert all(ratings_log.durable(ticket) for ticket in tickets)
+    for ticket in tickets[:2]:
+        ratings_log.sync(ticket)  # already durable: no fsync of their own
+    ratings_log.append(10, [(3, 5.0)], 1001)
+    assert [writes for writes, _ in fsyncs] == [3, 1] and all(seconds >= 0 for _, seconds in fsyncs)
+    assert len(commits) == 4
+
+
+KILLED_BEFORE_FSYNC = """
+import json, os, sys, threading, time
+import numpy as np
+from recommender.datasets.ratings_log import RatingsLog
+from recommender.model.live_model import LiveModel
+from tests.support.synthetic_model import synthetic_model
+
+ratings_log = RatingsLog(sys.argv[1])
+live = LiveModel(ratings_log)
+live.replay(ratings_log.open(), covered=0)
+live.swap_model(synthetic_model(movies=30))
+WAITING = range(101, 105)  # users whose batch is written, then caught before its fsync
+
+
+def stuck_fsync(fd):
+    while ratings_log.records < 3 * (3 + len(WAITING)):  # every waiting writer has written
+        time.sleep(0.01)
+    served = {user: len(live.user_ratings(user)) for user in WAITING}
+    print(json.dumps({"written": ratings_log.size, "served": served}), flush=True)
+    time.sleep(3600)  # killed here: between the batches' write and their fsync
+
+
+for user in (1, 2, 3):
+    live.add_ratings(user, [(1, 4.0), (2, 3.5), (3, 5.0)])
+    print(json.dumps({"acknowledged": user}), flush=True)
+os.fsync = stuck_fsync
+for user in WAITING:
+    threading.Thread(target=lambda u: (live.add_ratings(u, [(4, 4.0), (5, 2.0), (6, 1.0)]),
+                                       print(json.dumps({"acknowledged": u}), flush=True)), args=(user,)).start()
+"""
+
+
+def test_a_kill_between_a_batchs_write_and_its_fsync_loses_nothing_acknowledged(tmp_path, repo_root):
+    path = tmp_path / "ratings-log.csv"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BEFORE_FSYNC, str(path)], cwd=repo_root, stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=repo_root),
+    )
+    try:
+        reports = [json.loads(child.stdout.readline()) for _ in range(4)]
+    finally:
+        child.kill()  # SIGKILL, with the waiting batches in the file but not fsynced
+        child.wait(timeout=60)
+    acknowledged = [report["acknowledged"] for report in reports if "acknowledged" in report]
+    stuck = reports[-1]
+    assert acknowledged == [1, 2, 3]  # none of the waiting batches was acknowledged ...
+    assert stuck["served"] == {"101": 0, "102": 0, "103": 0, "104": 0}  # ... nor served before its fsync
+    assert stuck["written"] == os.path.getsize(path)  # they were written: the kill came before the fsync
+    logged = [(user, movie, rating) for user, movie, rating, _ in rows(RatingsLog(path).open())]
+    # Every acknowledged rating is there after the kill (the unacknowledged ones may be too: nothing is owed).
+    assert [r for r in logged if r[0] in (1, 2, 3)] == [
+        (user, movie, rating) for user in (1, 2, 3) for movie, rating in [(1, 4.0), (2, 3.5), (3, 5.0)]
+    ]

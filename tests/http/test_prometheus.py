@@ -4,7 +4,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from engine import RecommendationEngine
+from recommender.datasets.ratings_log import RatingsLog
 from recommender.service.retraining import Retrainer
+from tests.support.tiny_data import TINY_PARAMS
 
 
 def scrape(client):
@@ -60,3 +62,21 @@ def test_before_a_model_metrics_still_answer():
     samples = scrape(create_app(RecommendationEngine()).test_client())
     assert samples[("recommender_model_loaded", ())] == 0
     assert not any(name == "recommender_model_info" for name, _ in samples)
+
+
+def test_the_ratings_logs_fsyncs_and_commits_are_histograms(tmp_path, tiny_model, new_user_id):
+    ratings_log = RatingsLog(tmp_path / "ratings-log.csv")
+    engine = RecommendationEngine(ratings_log=ratings_log, **TINY_PARAMS)
+    engine.replay(ratings_log.open(), covered=0)
+    engine.swap_model(tiny_model)
+    client = create_app(engine).test_client()
+    for user in (new_user_id, new_user_id + 1):
+        assert client.post(f"/{user}/ratings", data=b"1,4\n2,3\n").status_code == 201
+    samples = scrape(client)
+    ratings_log.close()
+    assert samples[("recommender_ratings_log_fsync_batch_writes_count", ())] == 2  # one POST at a time: one each
+    assert samples[("recommender_ratings_log_fsync_batch_writes_sum", ())] == 2
+    assert samples[("recommender_ratings_log_fsync_batch_writes_bucket", (("le", "1.0"),))] == 2
+    assert samples[("recommender_ratings_log_fsync_duration_seconds_count", ())] == 2
+    assert samples[("recommender_ratings_commit_duration_seconds_count", ())] == 2
+    assert samples[("recommender_ratings_commit_duration_seconds_sum", ())] > 0

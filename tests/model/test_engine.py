@@ -122,6 +122,9 @@ def test_training_users_can_add_ratings_too(tiny_engine, new_user_id):
         ([(1, 0.5)], 0, "outside the scale"),
         ([(1, float("nan"))], 0, "outside the scale"),
         ([(1, 5.0), (1, 4.0)], 1, "movie 1 is rated twice in this batch"),
+        ([(1, 5.0), (1, 9.0), (999, 4.0)], 1, "rating 9 is outside the scale"),  # the first bad one, its first fault
+        ([(2, 4.0), (999, 9.0), (2, 4.0)], 1, "movie 999 is not in the catalog"),
+        ([(2, 4.0), (2**70, 4.0)], 1, f"movie {2**70} is not in the catalog"),
         ([], 0, "no ratings given"),
     ],
 )
