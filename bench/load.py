@@ -95,6 +95,7 @@ class Sample:
     users: list  # user ids with ratings
     movies: list  # the most rated movie ids
     genre: str = None  # the commonest genre; None when the dataset has no genres
+    scale: tuple = (0.5, 5.0)  # the lowest and highest rating: POSTs stay inside it, or they get 400
 
     def filters(self):
         """The filtered top-10's query: the genre, 10 excluded popular movies, no 100 most rated."""
@@ -105,6 +106,7 @@ class Sample:
 def dataset_sample(directory, popular=POPULAR_MOVIES):
     """The users, most rated movies and commonest genre of a MovieLens CSV or etl.py Parquet dataset."""
     import numpy as np
+    import pyarrow.compute as pc
     import pyarrow.dataset as pads
     from pyarrow import csv as pacsv
 
@@ -112,11 +114,11 @@ def dataset_sample(directory, popular=POPULAR_MOVIES):
     if os.path.exists(manifest):
         with open(manifest, encoding="utf-8") as file:
             version = os.path.join(directory, json.load(file)["version"])
-        ratings = pads.dataset(os.path.join(version, "ratings"), partitioning="hive").to_table(["userId", "movieId"])
+        ratings = pads.dataset(os.path.join(version, "ratings"), partitioning="hive").to_table(["userId", "movieId", "rating"])
         movies = pads.dataset(os.path.join(version, "movies")).to_table(["genres"])
     else:
         ratings = pacsv.read_csv(os.path.join(directory, "ratings.csv"),
-                                 convert_options=pacsv.ConvertOptions(include_columns=["userId", "movieId"]))
+                                 convert_options=pacsv.ConvertOptions(include_columns=["userId", "movieId", "rating"]))
         movies = pacsv.read_csv(os.path.join(directory, "movies.csv"),
                                 convert_options=pacsv.ConvertOptions(include_columns=["genres"]))
     movie_ids, counts = np.unique(ratings.column("movieId").to_numpy(), return_counts=True)
@@ -128,6 +130,7 @@ def dataset_sample(directory, popular=POPULAR_MOVIES):
         users=np.unique(ratings.column("userId").to_numpy()).tolist(),
         movies=movie_ids[np.argsort(-counts, kind="stable")[:popular]].tolist(),
         genre=genres.most_common(1)[0][0] if genres else None,
+        scale=(float(pc.min(ratings.column("rating")).as_py()), float(pc.max(ratings.column("rating")).as_py())),
     )
 
 
@@ -145,8 +148,9 @@ def build_requests(route, count, host, rng, first_new_user, sample):
     if route == "one movie":
         return [get(f"/{rng.choice(sample.users)}/ratings/{rng.choice(sample.movies)}") for _ in range(count)]
     requests = []
+    low, high = (int(2 * bound) for bound in sample.scale)  # half stars inside the dataset's scale
     for user in range(first_new_user, first_new_user + count):
-        body = "".join(f"{movie},{rng.randint(1, 10) / 2}\n" for movie in rng.sample(sample.movies, 10)).encode()
+        body = "".join(f"{movie},{rng.randint(low, high) / 2}\n" for movie in rng.sample(sample.movies, 10)).encode()
         requests.append(
             f"POST /{user}/ratings HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\n"
             f"Content-Length: {len(body)}\r\n\r\n".encode() + body
