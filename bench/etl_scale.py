@@ -2,7 +2,7 @@
 
     python bench/etl_scale.py --ratings 5M
     python bench/etl_scale.py --ratings 100k --skip-training      # a quick look
-    python bench/etl_scale.py --ratings 5M --skip-training --floor --data-dir /work/benchdata
+    python bench/etl_scale.py --ratings 5M --skip-training --floor --data-dir /tmp/recommender-bench-data
 
 1. A synthetic Netflix-format file of --ratings ratings (bench/synthetic.py, cached under
    --data-dir) goes through ``spark-submit --master local[2] etl.py netflix`` into a fresh

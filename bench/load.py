@@ -3,7 +3,7 @@
     python bench/load.py                    # starts spark-submit server.py on the bundled data
     python bench/load.py --url URL          # loads a service that is already running
     python bench/load.py --short            # seconds: few requests, levels 1 and 8
-    python bench/load.py --dataset /work/benchdata/parquet-5M --state-from DIR --levels 32 --no-baseline
+    python bench/load.py --dataset /tmp/recommender-bench-data/netflix-5M-parquet --state-from DIR --levels 32 --no-baseline
 
 For each concurrency level (1, 8, 32, 64) and each route (GET /health as the ceiling of
 the server and this load generator together, top-10 for random known users, the same

@@ -1,6 +1,6 @@
 """Serving while it retrains: top-10 and POST-of-10-ratings latency without and with a retrain running.
 
-    python bench/retrain_under_load.py                                   # /work/benchdata/parquet-5M
+    python bench/retrain_under_load.py                                   # /tmp/recommender-bench-data/netflix-5M-parquet
     python bench/retrain_under_load.py --dataset DIR --seconds 20
     python bench/retrain_under_load.py --dataset data/ml-latest-small --seconds 5   # a quick look
 
@@ -36,7 +36,8 @@ from tests.support.service_process import ServiceProcess  # noqa: E402
 log = logging.getLogger("retrain_under_load")
 
 KEY = "bench-retrain-under-load"
-DEFAULT_DATASET = "/work/benchdata/parquet-5M"
+# bench/etl_scale.py --ratings 5M leaves its Parquet dataset here
+DEFAULT_DATASET = os.path.join(tempfile.gettempdir(), "recommender-bench-data", "netflix-5M-parquet")
 FIRST_NEW_USER = 10_000_000
 
 
