@@ -6,7 +6,7 @@ model object itself: it is built by the first read that needs it and goes with t
 
 import threading
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: one derived value may be built from another
 
 
 def cached(model, name, build):
