@@ -61,7 +61,7 @@ def test_every_acknowledged_rating_survives_kill_9_and_a_torn_log(tmp_path):
         try:
             assert not missing(server.url, acknowledged)
             if round_number:  # a restart: the saved model, no training
-                assert "saved model" in server.log(tail=None) and "training ALS" not in server.log(tail=None)
+                assert "saved model" in server.log(tail=None) and "training the rating ALS" not in server.log(tail=None)
             stop = threading.Event()
             posters = [
                 threading.Thread(target=post_until_stopped, args=(server.url, users, acknowledged, stop))

@@ -67,7 +67,7 @@ def model_version(server):
 
 def test_replicas_started_together_train_once_and_serve_the_same_model(replicas):
     _, _, a, b = replicas
-    assert ["training ALS" in server.log(tail=None) for server in (a, b)].count(True) == 1
+    assert ["training the rating ALS" in server.log(tail=None) for server in (a, b)].count(True) == 1
     assert model_version(a) == model_version(b)
 
 
@@ -149,7 +149,7 @@ def test_kill_9_of_a_replica_mid_load_loses_no_acknowledged_rating(replicas):
     assert not missing(a.url, acknowledged)
     restarted = start_replica(scratch, url, "b")  # while a runs: loads the newest saved model, catches up
     try:
-        assert "training ALS" not in restarted.log(tail=None)
+        assert "training the rating ALS" not in restarted.log(tail=None)
         assert not missing(restarted.url, acknowledged)
     finally:
         restarted.stop()

@@ -1,11 +1,14 @@
 """The ranking model beside the rating model: the two orders, scores, and fold-in into both models."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from engine import RecommendationEngine
 from recommender.datasets.movielens import load_movielens
 from recommender.model.fold_in import fold_in_ranking_user, fold_in_user
+from recommender.model.genre_blend import few_ratings_scores
 from tests.support.tiny_data import TINY_MOVIES, TINY_PARAMS
 
 NEIGHBOURS = range(101, 121)  # love movies 1-5, and every one of them watched movie 6, liking it moderately
@@ -66,7 +69,10 @@ def test_a_new_rating_is_folded_into_both_models_before_add_ratings_returns(tiny
         assert recommendations.personalized and [p.movie.movie_id for p in recommendations.items] == [6]
     prediction = tiny_engine.predict(new_user_id, 6)
     expected_rating = model.score_offset + bias + model.item_bias[5] + model.item_factors[5] @ factors
-    expected_score = model.rank_item_factors[5] @ fold_in_ranking_user(model, rows, values)
+    # six ratings: a user with few ratings, whose ranking score is the genre blend of the folded-in factors
+    plain_scores = model.rank_item_factors @ fold_in_ranking_user(model, rows, values)
+    user = SimpleNamespace(rows=np.sort(rows), ratings=values[np.argsort(rows)])
+    expected_score = few_ratings_scores(model, user, plain_scores)[5]
     assert prediction.rating == pytest.approx(min(expected_rating, 5.0), abs=1e-4)
     assert prediction.score == pytest.approx(expected_score, abs=1e-4)
 
