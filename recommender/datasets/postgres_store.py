@@ -22,6 +22,8 @@ of the same sequence, and the model's ``log_position`` is a position of the shar
 """
 
 import logging
+import os
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -86,9 +88,14 @@ def redacted(url):
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def replica_name():
+    """How this process names itself to the store (``application_name``): host and pid."""
+    return f"recommender {socket.gethostname()} pid {os.getpid()}"
+
+
 def connect(url, autocommit=True):
     return psycopg.connect(
-        url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT,
+        url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT, application_name=replica_name(),
         options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
     )
 
@@ -301,6 +308,19 @@ class PostgresRatingsStore:
             finally:
                 if taken and not connection.closed:
                     connection.execute("SELECT pg_advisory_unlock(%s)", (RETRAIN_LOCK,))
+
+
+    def retraining_replica(self):
+        """The name of another replica holding the retrain lock (training now), or None."""
+        with connect(self.url) as connection:
+            found = connection.execute(  # a bigint key's lock: its high half in classid, its low in objid
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
+                (RETRAIN_LOCK >> 32, RETRAIN_LOCK & 0xFFFFFFFF),
+            ).fetchone()
+        return found[0] if found and found[0] != replica_name() else None
 
 
 class Follower:
