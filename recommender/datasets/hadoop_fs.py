@@ -64,7 +64,12 @@ def write_atomically(spark, path, data):
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     target, fs = _path_and_fs(spark, path)
     temporary = jvm.org.apache.hadoop.fs.Path(target.getParent(), "." + target.getName() + ".tmp")
-    write_bytes(spark, temporary.toString(), data)  # on disk before it becomes the file readers see
+    stream = fs.create(temporary, True)
+    try:
+        stream.write(bytearray(data))
+        stream.hsync()  # on disk before it becomes the file readers see
+    finally:
+        stream.close()
     context = jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), conf)
     options = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
     options[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE

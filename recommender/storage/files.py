@@ -68,6 +68,7 @@ class LocalFiles:
         target = local_path(path)
         self.write_bytes(target + ".tmp", data)
         os.replace(target + ".tmp", target)
+        remove_hadoop_checksum(target)
         fsync_directory(os.path.dirname(target))
 
     def make_directory(self, path):
@@ -80,6 +81,7 @@ class LocalFiles:
             shutil.rmtree(target, ignore_errors=True)
         elif os.path.exists(target):
             os.remove(target)
+            remove_hadoop_checksum(target)
 
     def rename_directory(self, source, target):
         """Move a complete directory to its final name, durably."""
@@ -89,6 +91,16 @@ class LocalFiles:
 
     def spark_uri(self, path):
         return "file://" + local_path(path)
+
+
+def remove_hadoop_checksum(path):
+    """Drop the ``.NAME.crc`` Hadoop's local filesystem keeps beside a file it wrote: stale once the file changes here.
+
+    (Hadoop checks a file it reads against it, and would refuse ``active.json`` rewritten by a process without Spark.)
+    """
+    checksum = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.crc")
+    if os.path.exists(checksum):
+        os.remove(checksum)
 
 
 def as_os_error(method):

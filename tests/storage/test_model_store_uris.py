@@ -56,3 +56,13 @@ def test_a_store_on_a_filesystem_hadoop_lacks_fails_as_an_os_error(spark, tiny_m
         store.versions()
     with pytest.raises(ValueError, match="needs Spark's Hadoop client"):
         ModelStore("hdfs://namenode/models", files=LocalFiles()).versions()
+
+
+def test_an_activation_written_without_spark_is_read_through_hadoop(spark, tiny_model, tmp_path):
+    directory = str(tmp_path / "models")
+    driver, worker = ModelStore(directory, files=HadoopFiles(spark)), ModelStore(directory, files=LocalFiles())
+    for day in (1, 2):
+        driver.save(newer(tiny_model, day))
+    ModelCatalog(driver).activate(newer(tiny_model, 2).version)  # leaves Hadoop's .active.json.crc behind
+    ModelCatalog(worker).activate(newer(tiny_model, 1).version)  # a serving worker's activation, no Spark
+    assert ModelCatalog(driver).activated() == newer(tiny_model, 1).version
