@@ -15,6 +15,7 @@ from recommender.datasets.checks import StartupError, check_dataset
 from recommender.http.auth import load_api_keys
 from recommender.http.cheroot_server import run_in_cherrypy
 from recommender.datasets.postgres_store import check_reachable, is_postgres_url
+from recommender.storage.files import LOCAL_SCHEME, scheme_of
 from recommender.limits import DEFAULT_MIN_RATINGS, MIN_CANDIDATES
 from recommender.offline.drift import add_drift_arguments, thresholds_of
 from recommender.offline.heldout import Holdout
@@ -154,8 +155,8 @@ def add_replica_arguments(parser):
     )
     group.add_argument(
         "--model-store", metavar="DIR",
-        help="directory of the saved models; replicas of one store share it and serve its newest version "
-        "(default: --state-dir/models)",
+        help="directory of the saved models, any path Spark writes (a shared disk, file://, hdfs://, s3a://); "
+        "replicas of one store share it and serve its newest version (default: --state-dir/models)",
     )
     group.add_argument(
         "--workers", type=int, default=1,
@@ -172,6 +173,11 @@ def check_workers(args):
         raise StartupError(
             "--workers above 1 needs a shared --ratings-store postgresql://...: with the file log each "
             "process would see only its own writes"
+        )
+    if args.workers > 1 and scheme_of(args.model_store or "") not in ("", LOCAL_SCHEME):
+        raise StartupError(
+            f"--workers above 1 needs a --model-store on a local or shared disk (a path or file:// URI), not "
+            f"{args.model_store}: the serving workers have no Spark, so no Hadoop client to read it"
         )
 
 

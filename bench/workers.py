@@ -21,7 +21,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from load import BUNDLED_DATASET, format_table, load_test  # noqa: E402
+from load import BUNDLED_DATASET, dataset_sample, format_table, load_test  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 from tests.support.service_process import ServiceProcess  # noqa: E402
 
@@ -49,7 +49,7 @@ def measure(workers, store_url, scratch, args):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not every worker was ready:\n{server.log()}")
             time.sleep(0.5)
-        return load_test(server.url, levels=(args.concurrency,), count=args.requests)
+        return load_test(server.url, dataset_sample(args.dataset), levels=(args.concurrency,), count=args.requests)
     finally:
         server.process.terminate()
         server.process.wait(60)
@@ -58,6 +58,10 @@ def measure(workers, store_url, scratch, args):
 
 def rate(results, route):
     return next(r.row()["requests_per_s"] for r in results if r.route == route)
+
+
+def p99(results, route):
+    return next(r.row()["p99_ms"] for r in results if r.route == route)
 
 
 def main(argv=None):
@@ -83,7 +87,8 @@ def main(argv=None):
     print(format_table(two))
     for route in ("top-10", "POST 10 ratings", "health"):
         print(f"{route} at concurrency {args.concurrency}: --workers 2 / --workers 1 = "
-              f"{rate(two, route):.0f} / {rate(one, route):.0f} req/s = {rate(two, route) / rate(one, route):.2f}x")
+              f"{rate(two, route):.0f} / {rate(one, route):.0f} req/s = {rate(two, route) / rate(one, route):.2f}x; "
+              f"p99 {p99(two, route):.1f} ms / {p99(one, route):.1f} ms")
     return 0
 
 

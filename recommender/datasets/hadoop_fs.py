@@ -26,18 +26,37 @@ def status(spark, path):
 
 
 def read_text(spark, path):
+    return read_bytes(spark, path).decode("utf-8")
+
+
+def read_bytes(spark, path):
     hadoop_path, fs = _path_and_fs(spark, path)
     stream = fs.open(hadoop_path)
     try:
-        return bytes(stream.readAllBytes()).decode("utf-8")
+        return bytes(stream.readAllBytes())
+    finally:
+        stream.close()
+
+
+def write_bytes(spark, path, data):
+    """A new file holding ``data``, synced (``hsync``) before it is closed."""
+    hadoop_path, fs = _path_and_fs(spark, path)
+    stream = fs.create(hadoop_path, True)
+    try:
+        stream.write(bytearray(data))
+        stream.hsync()
     finally:
         stream.close()
 
 
 def write_text_atomically(spark, path, text):
-    """Replace ``path`` with ``text`` in one rename: readers see the old file or the new one, never a part.
+    write_atomically(spark, path, text.encode("utf-8"))
 
-    The text goes to a temporary file beside it, then ``FileContext.rename`` with OVERWRITE
+
+def write_atomically(spark, path, data):
+    """Replace ``path`` with ``data`` in one rename: readers see the old file or the new one, never a part.
+
+    The data goes to a temporary file beside it, then ``FileContext.rename`` with OVERWRITE
     (an atomic rename(2) locally and on HDFS; object stores have no atomic rename, see
     docs/pipeline.md).
     """
@@ -47,7 +66,7 @@ def write_text_atomically(spark, path, text):
     temporary = jvm.org.apache.hadoop.fs.Path(target.getParent(), "." + target.getName() + ".tmp")
     stream = fs.create(temporary, True)
     try:
-        stream.write(bytearray(text.encode("utf-8")))
+        stream.write(bytearray(data))
         stream.hsync()  # on disk before it becomes the file readers see
     finally:
         stream.close()
@@ -55,6 +74,19 @@ def write_text_atomically(spark, path, text):
     options = spark.sparkContext._gateway.new_array(jvm.org.apache.hadoop.fs.Options.Rename, 1)
     options[0] = jvm.org.apache.hadoop.fs.Options.Rename.OVERWRITE
     context.rename(fs.makeQualified(temporary), fs.makeQualified(target), options)
+
+
+def make_directory(spark, path):
+    hadoop_path, fs = _path_and_fs(spark, path)
+    fs.mkdirs(hadoop_path)
+
+
+def rename(spark, source, target):
+    """Rename ``source`` to ``target`` (atomic locally and on HDFS); OSError when the filesystem refuses."""
+    source_path, fs = _path_and_fs(spark, source)
+    target_path, _ = _path_and_fs(spark, target)
+    if not fs.rename(source_path, target_path):
+        raise OSError(f"cannot rename {source} to {target}")
 
 
 def list_names(spark, path):

@@ -10,15 +10,20 @@ committed, with no gaps. A transaction takes its positions by updating the one r
 committed value once it is released (READ COMMITTED re-reads an updated row), so positions
 are handed out in commit order and position ``p`` is visible before ``p + 1`` exists. (A
 ``bigserial`` would not do: under concurrent transactions its values are not commit order.)
+The whole transaction is one statement sent in one round trip (``COMMIT_GROUP``), so the row
+lock is held only while the server runs it and flushes its commit, never while a client
+process, busy under its GIL, gets round to its next command.
 
-Every replica folds in the store in position order, its own writes included: a writer's
-batch is applied only once every position before it has been (``durable``), and the
-``Follower`` folds in the other replicas' batches as they appear (polling the head every
-``POLL_SECONDS``). So every replica's state is the same function of the same sequence, and
-the model's ``log_position`` is a position of the shared store.
+Every replica folds in the store in position order, its own writes included: the
+``Follower`` reads every committed batch after the position folded in and applies it, and a
+writer returns (its POST is acknowledged) once its transaction committed and the follower has
+folded in everything up to its last position. So every replica's state is the same function
+of the same sequence, and the model's ``log_position`` is a position of the shared store.
 """
 
 import logging
+import os
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -52,7 +57,21 @@ RETRAIN_LOCK = 0x7265636f + 1
 CONNECT_TIMEOUT = 3  # seconds; an unreachable store fails a write quickly instead of hanging it
 STATEMENT_TIMEOUT_MS = 10_000
 POLL_SECONDS = 0.05  # how often a follower looks for other replicas' ratings
-APPLY_TIMEOUT = 10.0  # a committed write waits this long at most for the positions before it
+APPLY_TIMEOUT = 10.0  # a committed write waits this long at most to be folded in
+# One group's transaction, one statement in autocommit: take the positions (the head row lock,
+# held to COMMIT) and insert the rows from arrays; answers the position before the group's first.
+COMMIT_GROUP = """
+WITH head AS (
+    UPDATE ratings_head SET position = position + %(count)s RETURNING position - %(count)s AS base
+), written AS (
+    INSERT INTO ratings (position, batch, user_id, movie_id, rating, timestamp)
+    SELECT base + r.n, base + r.batch, r.user_id, r.movie_id, r.rating, r.timestamp
+    FROM head, unnest(%(batch)s::bigint[], %(user_id)s::bigint[], %(movie_id)s::bigint[],
+                      %(rating)s::float8[], %(timestamp)s::bigint[])
+         WITH ORDINALITY AS r(batch, user_id, movie_id, rating, timestamp, n)
+)
+SELECT base FROM head
+"""
 READ_BLOCK = 20_000  # positions a follower reads at once (whole batches: a batch is at most --max-lines)
 
 
@@ -69,9 +88,14 @@ def redacted(url):
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def replica_name():
+    """How this process names itself to the store (``application_name``): host and pid."""
+    return f"recommender {socket.gethostname()} pid {os.getpid()}"
+
+
 def connect(url, autocommit=True):
     return psycopg.connect(
-        url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT,
+        url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT, application_name=replica_name(),
         options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
     )
 
@@ -99,11 +123,13 @@ def first_line(error):
 class Ticket:
     """One batch written to the store: its positions once committed.
 
-    A committed write is never cut off, so its ``generation`` is always the store's current one.
+    The follower folds in every committed batch, its writer's own included, so ``LiveModel``
+    never applies a ticket of this store itself: ``durable`` is always False, and once the
+    ticket is committed (or cut off by a failed commit) its ``generation`` is no longer the
+    store's, which makes ``LiveModel`` drop it from its queue unapplied.
     """
 
-    def __init__(self, store, generation, rows):
-        self._store = store
+    def __init__(self, generation, rows):
         self._generation = generation
         self.rows = rows  # [(user_id, movie_id, rating, timestamp)]
         self.start = None  # first and last position, set at COMMIT
@@ -112,7 +138,7 @@ class Ticket:
 
     @property
     def generation(self):
-        return self._store.generation if self.end is not None else self._generation
+        return self._generation if self.end is None else -1
 
 
 class PostgresRatingsStore:
@@ -128,8 +154,7 @@ class PostgresRatingsStore:
         self._engine = None
         self._generation = 0
         self._pending = []  # Tickets written, not yet committed, in write order
-        self._own = {}  # start position -> Ticket committed here that its writer has yet to apply
-        self._lock = threading.Lock()  # the pending list and _own
+        self._lock = threading.Lock()  # the pending list
         self._sync_lock = threading.Lock()  # one commit at a time from this replica
         self._connection = None
         self._applied = threading.Condition()
@@ -177,12 +202,12 @@ class PostgresRatingsStore:
         """Queue one user's ratings for the next commit; ``sync`` commits them."""
         rows = [(int(user_id), int(movie_id), float(rating), int(timestamp)) for movie_id, rating in ratings]
         with self._lock:
-            ticket = Ticket(self, self._generation, rows)
+            ticket = Ticket(self._generation, rows)
             self._pending.append(ticket)
         return ticket
 
     def sync(self, ticket):
-        """Return once ``ticket``'s batch is committed and every position before it is applied.
+        """Return once ``ticket``'s batch is committed and the follower has folded it in.
 
         Raises
         ------
@@ -197,8 +222,8 @@ class PostgresRatingsStore:
         self._wait_for_turn(ticket)
 
     def durable(self, ticket):
-        """Committed, and every position before it folded in: the engine may apply it now."""
-        return ticket.end is not None and self.size >= ticket.start - 1
+        """Never: the follower, not the engine's writer, folds in every committed batch (see ``Ticket``)."""
+        return False
 
     def close(self):
         if self.follower is not None:
@@ -216,41 +241,20 @@ class PostgresRatingsStore:
             group, self._pending = self._pending, []
         if not group:
             return
-        count = sum(len(ticket.rows) for ticket in group)
+        columns = group_columns(group)
         try:
-            connection = self._connection = self._connection or connect(self.url, autocommit=False)
-            with connection.transaction():
-                (head,) = connection.execute(
-                    "UPDATE ratings_head SET position = position + %s RETURNING position", (count,)
-                ).fetchone()
-                spans = self._copy(connection, group, head - count)
-                with self._lock:  # before COMMIT: the follower must never take them for another replica's
-                    self._own.update((start, ticket) for ticket, (start, _) in zip(group, spans))
+            self._connection = self._connection or connect(self.url)
+            (base,) = self._connection.execute(COMMIT_GROUP, columns).fetchone()
         except psycopg.Error as error:
             self._failed(group, error)
-        for ticket, (start, end) in zip(group, spans):
-            ticket.start, ticket.end = start, end
-        self.records = head
+        for ticket, offset in zip(group, ticket_offsets(group)):
+            ticket.start, ticket.end = base + offset + 1, base + offset + len(ticket.rows)
+        self.records = base + columns["count"]
         if self.failure is not None:
             log.info("ratings store %s: writes succeed again", self)
         self.failure = None
         if self.follower is not None:
             self.follower.wake()
-
-    @staticmethod
-    def _copy(connection, group, position):
-        """COPY the group's rows in after ``position``; the (start, end) positions of each batch."""
-        spans = []
-        with connection.cursor().copy(
-            "COPY ratings (position, batch, user_id, movie_id, rating, timestamp) FROM STDIN"
-        ) as copy:
-            for ticket in group:
-                start = position + 1
-                for user_id, movie_id, rating, timestamp in ticket.rows:
-                    position += 1
-                    copy.write_row((position, start, user_id, movie_id, rating, timestamp))
-                spans.append((start, position))
-        return spans
 
     def _failed(self, group, error):
         """The transaction failed: nothing of the group was acknowledged; cut every pending write off."""
@@ -261,9 +265,7 @@ class PostgresRatingsStore:
         if self.failure is None:
             log.error("ratings store %s: writes are failing: %s", self, reason)
         self.failure = reason
-        with self._lock:
-            for start in [start for start, ticket in self._own.items() if ticket in group]:
-                del self._own[start]  # the outcome of a lost COMMIT is unknown: the follower decides
+        with self._lock:  # the outcome of a lost COMMIT is unknown: if it committed, the follower folds it in
             group += self._pending
             self._pending = []
             self._generation += 1
@@ -272,35 +274,21 @@ class PostgresRatingsStore:
         raise LogWriteError(reason, False) from error
 
     def _wait_for_turn(self, ticket):
-        """Wait until the positions before ``ticket`` are folded in (other replicas' writes first)."""
+        """Wait until the follower has folded in ``ticket`` (and so every position before it)."""
         deadline = time.monotonic() + APPLY_TIMEOUT
         with self._applied:
-            while self.size < ticket.start - 1:
+            while self.size < ticket.end:
                 if time.monotonic() > deadline:
-                    self.disown(ticket.start)  # the follower folds it in when it can
-                    raise LogWriteError("committed, but the ratings before it could not be read back yet", False)
+                    raise LogWriteError("committed, but not yet read back from the store", False)
                 if self.follower is not None:
                     self.follower.wake()
-                self._applied.wait(0.01)
+                self._applied.wait(POLL_SECONDS)
 
     # -- what the follower needs --------------------------------------------------------------
-
-    def own_ticket(self, start):
-        with self._lock:
-            return self._own.get(start)
-
-    def disown(self, start):
-        """The writer of the batch at ``start`` will not apply it: the follower does."""
-        with self._lock:
-            self._own.pop(start, None)
 
     def applied(self):
         with self._applied:
             self._applied.notify_all()
-
-    def wait_applied(self, timeout):
-        with self._applied:
-            self._applied.wait(timeout)
 
     @contextmanager
     def exclusive_retrain(self, blocking=False):
@@ -322,10 +310,23 @@ class PostgresRatingsStore:
                     connection.execute("SELECT pg_advisory_unlock(%s)", (RETRAIN_LOCK,))
 
 
-class Follower:
-    """Folds the other replicas' committed ratings into ``engine`` in position order, in a thread.
+    def retraining_replica(self):
+        """The name of another replica holding the retrain lock (training now), or None."""
+        with connect(self.url) as connection:
+            found = connection.execute(  # a bigint key's lock: its high half in classid, its low in objid
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
+                (RETRAIN_LOCK >> 32, RETRAIN_LOCK & 0xFFFFFFFF),
+            ).fetchone()
+        return found[0] if found and found[0] != replica_name() else None
 
-    Its own writes it leaves to their writers (``LiveModel.add_ratings``) and waits for them,
+
+class Follower:
+    """Folds every committed rating of the store into ``engine`` in position order, in a thread.
+
+    Its own replica's writes too: their writers wait for it (``PostgresRatingsStore.sync``),
     so the engine applies the whole store in one order.
     """
 
@@ -385,35 +386,32 @@ class Follower:
             rows = cursor.fetchall()
         if not rows:
             return False
-        others = []
-        for start, end, user_id, movie_ids, values in batches_of(rows):
-            if start <= self.engine.accepted:
-                self.store.disown(start)  # an own batch its writer applied meanwhile
-                continue
-            if self.store.own_ticket(start) is not None:
-                self._apply(others)
-                others = []
-                if not self._wait_for_writer(start, end):
-                    return True  # disowned: read again, it is folded in as anyone's
-            else:
-                others.append((user_id, movie_ids, values))
-        self._apply(others)
+        self.engine.apply_committed([(user_id, movies, values) for _, _, user_id, movies, values in batches_of(rows)])
+        self.store.applied()
         return True
 
-    def _apply(self, batches):
-        if batches:
-            self.engine.apply_committed(batches)
-        self.store.applied()
 
-    def _wait_for_writer(self, start, end):
-        """This replica's own batch: its writer applies it (it is its turn now); False if it will not."""
-        self.store.applied()
-        while self.engine.accepted < end and not self._stopping:
-            if self.store.own_ticket(start) is None and self.engine.accepted < start:
-                return False
-            self.store.wait_applied(0.005)
-        self.store.disown(start)
-        return not self._stopping
+def group_columns(group):
+    """The ``COMMIT_GROUP`` parameters of the tickets in ``group``: one array per column, in write order."""
+    columns = {"batch": [], "user_id": [], "movie_id": [], "rating": [], "timestamp": []}
+    for ticket, offset in zip(group, ticket_offsets(group)):
+        for user_id, movie_id, rating, timestamp in ticket.rows:
+            columns["batch"].append(offset + 1)
+            columns["user_id"].append(user_id)
+            columns["movie_id"].append(movie_id)
+            columns["rating"].append(rating)
+            columns["timestamp"].append(timestamp)
+    columns["count"] = len(columns["batch"])
+    return columns
+
+
+def ticket_offsets(group):
+    """How many rows of ``group`` come before each ticket's."""
+    offsets, offset = [], 0
+    for ticket in group:
+        offsets.append(offset)
+        offset += len(ticket.rows)
+    return offsets
 
 
 def batches_of(rows):

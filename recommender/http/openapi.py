@@ -135,9 +135,10 @@ def paths(config):
         "/admin/retrain": {
             "post": operation(
                 "adminRetrain",
-                "Start a full retrain in the background. 403 when no API key is configured.",
+                "Start a full retrain in the background. 403 when no API key is configured; 409 while "
+                "another replica of the shared ratings store retrains.",
                 ok("RetrainRequested", "The retrain is requested.", status="202"),
-                errors=("403",), secured=True,
+                errors=("403", "409"), secured=True,
             ),
         },
         **model_paths(read),

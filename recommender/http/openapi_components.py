@@ -126,6 +126,7 @@ ERRORS = {
     "404": ("An unknown movie or model version.", ()),
     "405": ("A method the route does not take.", ("Allow",)),
     "408": ("The body arrived slower than the server's floor rate: nothing of it was applied.", ()),
+    "409": ("Another replica of the shared ratings store is retraining: 'retrainingReplica' names it.", ()),
     "413": ("The body is over the size limit.", ()),
     "500": ("An unexpected failure, logged on the server.", ()),
     "503": (

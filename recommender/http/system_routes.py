@@ -7,7 +7,7 @@ from recommender.http import openapi
 from recommender.http.auth import admin_route
 from recommender.http.context import engine, metrics, min_ratings_in_force, retrainer
 from recommender.http.prometheus import CONTENT_TYPE
-from recommender.http.wire import summary_json, training_json, writes_json
+from recommender.http.wire import retrain_conflict_json, summary_json, training_json, writes_json
 from recommender.model.errors import NotFittedError
 
 bp = Blueprint("system", __name__)
@@ -56,5 +56,8 @@ def admin_retrain():
     """Start a retrain now; needs an API key, and is disabled (403) when none is configured."""
     if retrainer() is None:
         raise Forbidden("this service does not retrain: it serves a fixed model")
+    elsewhere = retrainer().retraining_elsewhere()
+    if elsewhere is not None:  # replicas of a shared store retrain one at a time; its model is served here when saved
+        return jsonify(retrain_conflict_json(elsewhere, retrainer().status())), 409
     retrainer().request()
     return jsonify(status="retrain requested", training=training_json(retrainer().status())), 202

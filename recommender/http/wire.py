@@ -69,6 +69,17 @@ def training_json(status):
     }
 
 
+def retrain_conflict_json(replica, status):
+    """``POST /admin/retrain`` while another replica of the shared store retrains (409)."""
+    return {
+        "error": "another replica is retraining",
+        "retrainingReplica": replica,
+        "detail": "replicas of one ratings store retrain one at a time; every replica serves its model once "
+        "it is saved: ask again after that to train on the ratings that came since",
+        "training": training_json(status),
+    }
+
+
 def next_retrain_json(next_retrain):
     """A NextRetrain: what the next retrain waits for, and why it will start."""
     if next_retrain is None:

@@ -17,6 +17,7 @@ from recommender.service.drift_monitor import DriftMonitor
 from recommender.service.priority import jvm_pid, lowered
 from recommender.service.retraining import ModelRejected, Retrainer, RetrainSkipped
 from recommender.spark_job import describe
+from recommender.storage.files import files_for
 from recommender.storage.model_catalog import ModelCatalog
 from recommender.storage.model_store import ModelStore
 
@@ -63,7 +64,8 @@ class Service:
             self.ratings_log.follow(self.engine)
             self.follower = Follower(self.ratings_log, self.engine)
         models = config.model_dir or config.model_store or os.path.join(config.state_dir, MODELS)
-        self.store = ModelStore(models, keep=config.keep_models)
+        # Through the SparkContext's Hadoop FileSystem (hdfs://, s3a://, file://...); workers without Spark: local
+        self.store = ModelStore(models, keep=config.keep_models, files=files_for(spark))
         self.catalog = ModelCatalog(self.store)
         self.drift = DriftMonitor(self.engine, config.drift, config.drift_interval)
         self._stopping = threading.Event()
@@ -72,6 +74,7 @@ class Service:
             min_new_ratings=config.retrain_after_ratings, max_delay=config.retrain_after_seconds,
             share=config.retrain_after_share, min_gap=config.min_retrain_gap,
             drift=self.drift.check if config.retrain_policy == "drift" else None, drift_interval=config.drift_interval,
+            elsewhere=self.ratings_log.retraining_replica if self.shared else None,
         )
         self.failed = False
 
@@ -186,12 +189,28 @@ class Service:
         log.info("model %s, saved by another replica, serves now (loaded in %.2fs)", newest, time.perf_counter() - started)
         return True
 
+    def follow_model_store(self):
+        """Serve what the shared model store says: the version activated there, else its newest accepted one.
+
+        An activation (``POST /admin/models/<v>/activate`` on any replica) is recorded in the
+        shared store, so every replica serves that version until a newer one is trained.
+        """
+        activated = self.catalog.activated()
+        if activated is None:
+            return self.adopt_newest()
+        serving = self.engine.model
+        if serving is None or serving.version == activated:
+            return False
+        self.engine.activate(self.store.load(activated))
+        log.info("model %s, activated on another replica, serves now", activated)
+        return True
+
     def _watch_models(self):
         while not self._stopping.wait(MODEL_POLL_SECONDS):
             if self.retrainer is not None and self.retrainer.running:
                 continue  # its own retrain swaps its model in
             try:
-                self.adopt_newest()
+                self.follow_model_store()
             except (OSError, ValueError, KeyError) as error:
                 log.warning("the newest saved model cannot be loaded yet (%s)", describe(error))
 
@@ -221,11 +240,11 @@ class Service:
         model = self.store.load(version)
         if self.config.model_dir:
             model = dataclasses.replace(model, log_position=0)  # as model_as_saved: every logged rating folds in
-        self.engine.activate(model)
-        try:
+        try:  # first: other replicas of a shared model store serve it too, and this one's watcher keeps it
             self.catalog.activate(version)
         except OSError as error:  # e.g. SageMaker's read-only /opt/ml/model: serves now, not after a restart
             log.warning("activation of %s not remembered across restarts: %s", version, error)
+        self.engine.activate(model)
         log.info("model %s activated%s", version, " (rejected by the gate before)" if entry.rejection else "")
         return entry
 

@@ -89,9 +89,10 @@ class Retrainer:
     """
 
     def __init__(self, engine, train, min_new_ratings=1000, max_delay=300.0, backoff=(5.0, 300.0),
-                 drift=None, drift_interval=60.0, share=0.0, min_gap=0.0):
+                 drift=None, drift_interval=60.0, share=0.0, min_gap=0.0, elsewhere=None):
         self.engine = engine
         self.train = train
+        self.elsewhere = elsewhere  # with replicas of a shared store: the name of another one retraining, or None
         self.min_new_ratings = min_new_ratings
         self.share = share
         self.min_gap = min_gap
@@ -131,6 +132,16 @@ class Retrainer:
             cancel()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def retraining_elsewhere(self):
+        """The replica of a shared store that retrains now, if not this one; None when none does (or unknown)."""
+        if self.elsewhere is None or self.running:
+            return None
+        try:
+            return self.elsewhere()
+        except Exception as error:  # the store unreachable: the request is taken, and tried when it is due
+            log.warning("cannot tell whether another replica retrains: %s", describe(error))
+            return None
 
     def request(self):
         """Retrain as soon as possible (the admin route)."""
@@ -250,7 +261,7 @@ class Retrainer:
         except ModelRejected as rejection:
             self._rejected(rejection)
         except RetrainSkipped as skipped:
-            log.debug("retrain skipped: %s", skipped)
+            log.info("retrain skipped: %s", skipped)
         except Exception as error:  # any failure leaves the old model serving
             if self._stopping:
                 log.info("retrain abandoned: the service is stopping")

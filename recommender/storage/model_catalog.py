@@ -6,11 +6,9 @@ remembered in ``active.json`` beside the versions, so a restart serves it again.
 """
 
 import logging
-import os
 from dataclasses import dataclass
 
-from recommender.durability import fsync_directory
-from recommender.storage.model_store import VERSION_FOLDER, read_json, write_json
+from recommender.storage.model_store import VERSION_FOLDER, json_bytes
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,7 @@ class ModelCatalog:
         if not VERSION_FOLDER.fullmatch(version) or version not in self.store.versions():
             return None
         try:
-            meta = read_json(os.path.join(self.store.directory, version, "meta.json"))
+            meta = self.store.read_json(self.store.path(version, "meta.json"))
             return CatalogEntry(
                 version=version, trained_at=meta["trained_at"], params=meta["params"],
                 log_position=meta.get("log_position", 0), data_fingerprint=meta.get("data_fingerprint", ""),
@@ -57,20 +55,15 @@ class ModelCatalog:
 
     def activate(self, version):
         """Remember ``version`` as the one to serve, until a newer version is accepted."""
-        path = os.path.join(self.store.directory, ACTIVE)
-        write_json(path + ".tmp", {"version": version})
-        os.replace(path + ".tmp", path)
-        fsync_directory(self.store.directory)
+        self.store.files.write_atomically(self.store.path(ACTIVE), json_bytes({"version": version}))
 
     def activated(self):
         """The version last activated, or None (then the newest accepted version serves)."""
-        path = os.path.join(self.store.directory, ACTIVE)
+        path = self.store.path(ACTIVE)
         try:
-            return read_json(path)["version"] if os.path.exists(path) else None
+            return self.store.read_json(path)["version"] if self.store.files.exists(path) else None
         except (OSError, ValueError, KeyError):
             return None
 
     def clear_activation(self):
-        path = os.path.join(self.store.directory, ACTIVE)
-        if os.path.exists(path):
-            os.remove(path)
+        self.store.files.delete(self.store.path(ACTIVE))

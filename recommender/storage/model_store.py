@@ -8,24 +8,28 @@ A folder is written under a temporary name and renamed when complete, so a crash
 a save never leaves a folder that looks loadable; a save that fails (a full disk) removes
 its partial folder. A version whose files do not match what ``meta.json`` recorded is
 passed over with the reason logged, never served.
+
+Every file access goes through ``files`` (recommender.storage.files): Hadoop's FileSystem of
+the running SparkContext in the service, so the directory may be any path Spark writes
+(``hdfs://``, ``s3a://``, ``file://`` or a plain local path); the operating system's calls in
+processes without Spark.
 """
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
-import os
 import re
-import shutil
 import time
 import zipfile
 from datetime import datetime
 
 import numpy as np
 
-from recommender.durability import fsync_directory, fsync_tree
 from recommender.model.movies import MovieTable
 from recommender.model.trained import VERSION_PATTERN, TrainedModel
+from recommender.storage.files import LocalFiles, join
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +52,24 @@ REJECTED = "rejected.json"
 
 
 class ModelStore:
-    """Version folders of saved models in ``directory``, the newest ``keep`` kept."""
+    """Version folders of saved models in ``directory``, the newest ``keep`` kept.
 
-    def __init__(self, directory, keep=3):
+    ``files`` reaches the directory (default ``LocalFiles``: a local path or ``file://`` URI).
+    """
+
+    def __init__(self, directory, keep=3, files=None):
         self.directory = str(directory)
         self.keep = keep
+        self.files = files or LocalFiles()
+
+    def path(self, *names):
+        return join(self.directory, *names)
 
     def versions(self):
         """Complete saved versions, newest first."""
-        if not os.path.isdir(self.directory):
-            return []
         complete = []
-        for name in (n for n in os.listdir(self.directory) if VERSION_FOLDER.fullmatch(n)):
-            missing = [f for f in FILES if not os.path.exists(os.path.join(self.directory, name, f))]
+        for name in (n for n in self.files.list_names(self.directory) if VERSION_FOLDER.fullmatch(n)):
+            missing = [f for f in FILES if not self.files.exists(self.path(name, f))]
             if missing:
                 log.warning("saved model %s lacks %s; not used", name, ", ".join(missing))
             else:
@@ -73,17 +82,16 @@ class ModelStore:
         ``rejection`` (a JSON-able dict) marks the version rejected, in the same atomic rename.
         """
         started = time.perf_counter()
-        os.makedirs(self.directory, exist_ok=True)
-        final = os.path.join(self.directory, model.version)
-        partial = os.path.join(self.directory, f".partial-{model.version}")
-        shutil.rmtree(partial, ignore_errors=True)
+        self.files.make_directory(self.directory)
+        final = self.path(model.version)
+        partial = self.path(f".partial-{model.version}")
+        self.files.delete(partial)
         try:
-            write_version(partial, model, rejection)
-            os.rename(partial, final)
-            fsync_directory(self.directory)
+            write_version(self.files, partial, model, rejection)
+            self.files.rename_directory(partial, final)
         except BaseException:
             # e.g. a full disk: the older versions stay as they were, and no half folder stays behind
-            shutil.rmtree(partial, ignore_errors=True)
+            self.files.delete(partial)
             raise
         log.info("model %s saved to %s (%.1fs)", model.version, final, time.perf_counter() - started)
         self._prune()
@@ -91,8 +99,11 @@ class ModelStore:
 
     def rejection(self, version):
         """Why the gate rejected ``version``, or None when it did not."""
-        path = os.path.join(self.directory, version, REJECTED)
-        return read_json(path) if os.path.exists(path) else None
+        path = self.path(version, REJECTED)
+        return self.read_json(path) if self.files.exists(path) else None
+
+    def read_json(self, path):
+        return json.loads(self.files.read_bytes(path).decode("utf-8"))
 
     def _prune(self):
         # The newest ``keep`` accepted versions and the newest ``keep`` rejected ones: a run of
@@ -103,7 +114,7 @@ class ModelStore:
         for version in versions:
             if version in kept:
                 continue
-            shutil.rmtree(os.path.join(self.directory, version), ignore_errors=True)
+            self.files.delete(self.path(version))
             log.info("model %s removed (keeping %d)", version, self.keep)
 
     def load(self, version):
@@ -114,14 +125,14 @@ class ModelStore:
         DamagedModelError
             When a file's size or checksum, or an array's shape or dtype, is not what was saved.
         """
-        folder = os.path.join(self.directory, version)
-        meta = read_json(os.path.join(folder, "meta.json"))
-        check_files(folder, meta)
-        with np.load(os.path.join(folder, "arrays.npz")) as saved:
+        meta = self.read_json(self.path(version, "meta.json"))
+        contents = {name: self.files.read_bytes(self.path(version, name)) for name in CHECKED_FILES}
+        check_files(contents, meta)
+        with np.load(io.BytesIO(contents["arrays.npz"])) as saved:
             arrays = dict(saved)
         check_arrays(arrays, meta)
         meta = {k: v for k, v in meta.items() if k not in ("files", "arrays")}
-        return from_files(arrays, read_json(os.path.join(folder, "catalog.json")), meta)
+        return from_files(arrays, json.loads(contents["catalog.json"].decode("utf-8")), meta)
 
     def load_matching(self, data_fingerprint, log_records):
         """The newest saved model trained on these dataset files and on no more of the log than exists.
@@ -149,7 +160,7 @@ class ModelStore:
     def _load_newest_where(self, matches):
         for version in self.versions():
             try:
-                meta = read_json(os.path.join(self.directory, version, "meta.json"))
+                meta = self.read_json(self.path(version, "meta.json"))
                 if self.rejection(version) is not None:
                     log.info("saved model %s was rejected by the quality gate; not used", version)
                     continue
@@ -170,35 +181,34 @@ class ModelStore:
         return None
 
 
-def write_version(folder, model, rejection=None):
+def write_version(files, folder, model, rejection=None):
     """Write the version's files into ``folder``, meta.json last with the others' sizes and checksums."""
-    os.makedirs(folder)
+    files.make_directory(folder)
     if rejection is not None:
-        write_json(os.path.join(folder, REJECTED), rejection)
+        files.write_bytes(join(folder, REJECTED), json_bytes(rejection))
     arrays, catalog, meta = to_files(model)
-    np.savez(os.path.join(folder, "arrays.npz"), **arrays)
-    write_json(os.path.join(folder, "catalog.json"), catalog)
-    meta["files"] = {name: file_record(os.path.join(folder, name)) for name in CHECKED_FILES}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    contents = {"arrays.npz": buffer.getvalue(), "catalog.json": json_bytes(catalog)}
+    for name, data in contents.items():
+        files.write_bytes(join(folder, name), data)
+    meta["files"] = {name: file_record(data) for name, data in contents.items()}
     meta["arrays"] = {name: {"shape": list(value.shape), "dtype": str(value.dtype)} for name, value in arrays.items()}
-    write_json(os.path.join(folder, "meta.json"), meta)
+    files.write_bytes(join(folder, "meta.json"), json_bytes(meta))
     if model.spark_model is not None:
-        model.spark_model.write().overwrite().save("file://" + os.path.join(os.path.abspath(folder), "als"))
-    fsync_tree(folder)
+        model.spark_model.write().overwrite().save(files.spark_uri(join(folder, "als")))
 
 
-def file_record(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as saved:
-        for block in iter(lambda: saved.read(1 << 20), b""):
-            digest.update(block)
-    return {"bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+def file_record(data):
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def check_files(folder, meta):
+def check_files(contents, meta):
+    """``contents`` (name -> bytes read) are the files ``meta`` recorded."""
     if "files" not in meta:
         raise DamagedModelError("meta.json records no checksums (saved before they were recorded)")
     for name in CHECKED_FILES:
-        expected, found = meta["files"][name], file_record(os.path.join(folder, name))
+        expected, found = meta["files"][name], file_record(contents[name])
         if found["bytes"] != expected["bytes"]:
             raise DamagedModelError(f"{name} has {found['bytes']} bytes, {expected['bytes']} were saved")
         if found["sha256"] != expected["sha256"]:
@@ -249,6 +259,10 @@ def from_files(arrays, catalog, meta):
     return TrainedModel(catalog=MovieTable(**catalog_fields), **fields)
 
 
+def json_bytes(value):
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
 def write_json(path, value):
     with open(path, "w", encoding="utf-8") as out:
         json.dump(value, out, ensure_ascii=False)
@@ -257,4 +271,3 @@ def write_json(path, value):
 def read_json(path):
     with open(path, encoding="utf-8") as existing:
         return json.load(existing)
-

@@ -9,8 +9,11 @@ import threading
 import time
 from itertools import count
 
+import psycopg
 import pytest
 import requests
+
+from recommender.datasets.postgres_store import RETRAIN_LOCK
 
 from tests.support.service_process import REPO_ROOT, ServiceProcess
 from tests.support.tiny_data import ACTION, ROMANCE, write_tiny_dataset
@@ -22,9 +25,11 @@ MOVIES = ACTION + ROMANCE
 
 
 def replica_process(scratch, url, name, *args):
+    # One model directory, named as a file:// URI to a and as a plain path to b: the same store through Hadoop.
+    models = f"file://{scratch / 'models'}" if name == "a" else str(scratch / "models")
     return ServiceProcess(
         scratch / f"{name}.log", "--dataset", str(scratch / "data"), "--state-dir", str(scratch / name),
-        "--ratings-store", url, "--model-store", str(scratch / "models"), "--rank", "4", "--gate", "off",
+        "--ratings-store", url, "--model-store", models, "--rank", "4", "--gate", "off",
         "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000", *args,
         env={"RECOMMENDER_API_KEYS": API_KEY},
     )
@@ -131,6 +136,48 @@ def test_a_retrain_on_one_replica_is_served_by_the_other(replicas):
     assert requests.get(b.url + "/health").json()["model"]["logPosition"] > 0
 
 
+def test_activating_an_older_version_on_one_replica_serves_it_on_both(replicas):
+    _, _, a, b = replicas
+    versions = [entry["modelVersion"] for entry in requests.get(a.url + "/models").json()["models"]]
+    assert len(versions) >= 2, "the retrain test saved a second version"
+    newest, older = versions[0], versions[1]
+    assert requests.post(f"{a.url}/admin/models/{older}/activate", headers=AUTH).status_code == 200
+    wait_for(lambda: model_version(a) == model_version(b) == older, timeout=5)
+    assert requests.post(f"{b.url}/admin/models/{newest}/activate", headers=AUTH).status_code == 200
+    wait_for(lambda: model_version(a) == model_version(b) == newest, timeout=5)
+
+
+def test_a_retrain_asked_of_one_replica_while_another_trains_is_409_naming_it(replicas):
+    _, url, _, b = replicas
+    with psycopg.connect(url, autocommit=True, application_name="replica elsewhere") as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (RETRAIN_LOCK,))  # as a replica training holds it
+        response = requests.post(b.url + "/admin/retrain", headers=AUTH)
+        assert response.status_code == 409
+        assert response.json()["retrainingReplica"] == "replica elsewhere"
+        assert response.json()["error"] == "another replica is retraining"
+
+
+def test_losing_the_store_makes_writes_503_with_retry_after_while_reads_answer(replicas, postgres):
+    _, _, a, b = replicas
+    user = 95_500
+    assert post(a.url, user, [(ROMANCE[0], 4.0)]).status_code == 201
+    wait_for(lambda: served_ratings(b.url, user) == {(ROMANCE[0], 4.0)}, timeout=1, interval=0.02)
+    postgres.stop(mode="immediate")
+    try:
+        for server in (a, b):
+            response = post(server.url, user, [(ROMANCE[1], 5.0)])
+            assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+            assert "ratings store" in response.json()["error"]
+            assert requests.get(server.url + "/health").json()["writes"]["ok"] is False
+        for server in (a, b):  # reads answer, without the write that failed
+            assert served_ratings(server.url, user) == {(ROMANCE[0], 4.0)}
+            assert top10(server.url, user)
+    finally:
+        postgres.start()
+    wait_for(lambda: post(b.url, user, [(ROMANCE[2], 3.0)]).status_code == 201, timeout=10)
+    wait_for(lambda: served_ratings(a.url, user) == {(ROMANCE[0], 4.0), (ROMANCE[2], 3.0)}, timeout=2)
+
+
 def test_kill_9_of_a_replica_mid_load_loses_no_acknowledged_rating(replicas):
     scratch, url, a, b = replicas
     acknowledged, users, stop = set(), count(200_000), threading.Event()
@@ -159,6 +206,8 @@ def test_kill_9_of_a_replica_mid_load_loses_no_acknowledged_rating(replicas):
     (["--ratings-store", "postgresql://nobody@127.0.0.1:1/none"], "ratings store postgresql://nobody@127.0.0.1:1/none cannot be used"),
     (["--ratings-store", "mysql://x"], "is neither file: nor postgresql://"),
     (["--workers", "2"], "--workers above 1 needs a shared --ratings-store postgresql://"),
+    (["--workers", "2", "--ratings-store", "postgresql://x@127.0.0.1:1/x", "--model-store", "hdfs://nn/models"],
+     "--workers above 1 needs a --model-store on a local or shared disk"),
 ])
 def test_a_bad_store_configuration_is_one_line_and_exit_2(tmp_path, args, said):
     done = subprocess.run([sys.executable, "server.py", "--state-dir", str(tmp_path), "--port", "0", *args],

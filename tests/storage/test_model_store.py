@@ -115,7 +115,7 @@ def damage_other_arrays(folder):
     np.savez(path, **arrays)
     meta_path = os.path.join(folder, "meta.json")
     meta = json.load(open(meta_path))
-    meta["files"]["arrays.npz"] = file_record(path)
+    meta["files"]["arrays.npz"] = file_record(open(path, "rb").read())
     json.dump(meta, open(meta_path, "w"))
 
 
