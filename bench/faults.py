@@ -99,7 +99,11 @@ def start(scratch, dataset, name):
         os.path.join(scratch, f"{name}.log"), "--dataset", dataset, "--state-dir", os.path.join(scratch, "state"),
         *QUICK_TRAINING, "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000",
     )
-    service.wait_until_up()
+    try:
+        service.wait_until_up()
+    except BaseException:  # not up (or interrupted): stopped here, or its JVM outlives the run
+        service.stop()
+        raise
     return service, time.perf_counter() - started
 
 

@@ -24,7 +24,11 @@ def start(scratch, dataset, name, *args):
         scratch / f"{name}.log", "--dataset", str(dataset), "--state-dir", str(scratch / "state"),
         *QUICK_TRAINING, "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000", *args,
     )
-    server.wait_until_up()
+    try:
+        server.wait_until_up()
+    except BaseException:  # not up (or interrupted): stopped here, or its JVM outlives the test
+        server.stop()
+        raise
     return server
 
 
