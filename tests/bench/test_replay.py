@@ -24,7 +24,7 @@ DAY = 86_400
 T0 = 1_600_000_000 // DAY * DAY  # midnight, so a day's ratings share a window
 # The month of futures is sent in this many seconds: time for a quick retrain (a few seconds)
 # to be seen by the later days' reads, and no more.
-REPLAY_SECONDS = 30
+REPLAY_SECONDS = 40
 
 
 @pytest.mark.parametrize(
