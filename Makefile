@@ -19,12 +19,17 @@ SPARK_SUBMIT := spark-submit $(if $(findstring --verbose,$(ARGS)),,--driver-java
 run: setup
 	$(WITH_VENV) $(SPARK_SUBMIT) server.py $(ARGS)
 
+# Two pytest-xdist workers, each running one test file at a time (a file's module-scoped service is
+# started once), in the order tests/conftest.py sorts them: the end-to-end tests mostly wait for
+# JVMs, so two files at once use the 2 cores that one leaves idle. PYTEST_WORKERS= runs one process.
+PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
+
 test: setup
-	$(WITH_VENV) python -m pytest $(PYTEST_ARGS)
+	$(WITH_VENV) python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # tests/end_to_end and tests/bench start the service (or a cluster, or the Docker image) as a process.
 check: setup
-	$(WITH_VENV) python -m pytest -m "not slow" --ignore=tests/end_to_end --ignore=tests/bench $(PYTEST_ARGS)
+	$(WITH_VENV) python -m pytest $(PYTEST_WORKERS) -m "not slow" --ignore=tests/end_to_end --ignore=tests/bench $(PYTEST_ARGS)
 
 SCALE_ARGS ?= --sizes 100k 1M 5M
 

@@ -27,7 +27,7 @@ from itertools import count
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tests.support.service_process import ServiceProcess  # noqa: E402
+from tests.support.service_process import QUICK_TRAINING, ServiceProcess  # noqa: E402
 from tests.support.tiny_data import write_tiny_dataset  # noqa: E402
 
 MOVIES = list(range(1, 13))
@@ -97,9 +97,13 @@ def start(scratch, dataset, name):
     started = time.perf_counter()
     service = ServiceProcess(
         os.path.join(scratch, f"{name}.log"), "--dataset", dataset, "--state-dir", os.path.join(scratch, "state"),
-        "--rank", "4", "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000",
+        *QUICK_TRAINING, "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000",
     )
-    service.wait_until_up()
+    try:
+        service.wait_until_up()
+    except BaseException:  # not up (or interrupted): stopped here, or its JVM outlives the run
+        service.stop()
+        raise
     return service, time.perf_counter() - started
 
 

@@ -12,6 +12,20 @@ from tests.support.postgres import PostgresServer
 from tests.support.tiny_data import TINY_PARAMS, write_tiny_dataset
 
 TEST_APP_CONFIG = {"DEFAULT_MIN_RATINGS": 0, "MAX_CONTENT_LENGTH": 4096, "MAX_COUNT": 50}
+# The directories whose tests start services, clusters or the image as processes: a minute or
+# more per file, most of it spent waiting for JVMs.
+PROCESS_TEST_DIRS = ("end_to_end", "bench")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the files that start processes first, each file's own order kept.
+
+    With pytest-xdist's ``--dist loadfile --no-loadscope-reorder`` (``make test``) the workers take
+    files in this order, so the long files start at once and the short ones fill in around them
+    instead of one long file running alone at the end.
+    """
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    items.sort(key=lambda item: os.path.relpath(str(item.path), tests_dir).split(os.sep)[0] not in PROCESS_TEST_DIRS)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.support.browser import chromium, console_errors
-from tests.support.service_process import ServiceProcess
+from tests.support.service_process import QUICK_TRAINING, ServiceProcess
 
 XSS_TITLE = "<img src=x onerror=alert(1)>"
 TOY_STORY = 1
@@ -61,7 +61,7 @@ def services(tmp_path_factory):
     started = {}
     for name, extra in (("open", ()), ("keyed", ("--api-keys-file", str(scratch / "keys")))):
         started[name] = ServiceProcess(
-            scratch / f"{name}.log", "--dataset", str(dataset), "--rank", "4", "--iterations", "5",
+            scratch / f"{name}.log", "--dataset", str(dataset), *QUICK_TRAINING,
             "--state-dir", str(scratch / name), *extra,
         )
     yield started

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.support.tiny_data import write_tiny_dataset
-from tests.support.service_process import REPO_ROOT, ServiceProcess
+from tests.support.service_process import QUICK_TRAINING, REPO_ROOT, ServiceProcess
 
 KEY = "contract-test-key"
 ST = os.path.join(os.path.dirname(sys.executable), "st")
@@ -42,7 +42,7 @@ def services(tmp_path_factory):
 def launch(directory, dataset, *server_args):
     directory.mkdir()
     return ServiceProcess(
-        directory / "server.log", "--dataset", str(dataset), "--rank", "4",
+        directory / "server.log", "--dataset", str(dataset), *QUICK_TRAINING,
         "--state-dir", str(directory / "state"), *server_args,
     )
 

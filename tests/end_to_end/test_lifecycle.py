@@ -13,7 +13,7 @@ import requests
 
 from tests.support.tiny_data import write_tiny_dataset
 from tests.support.waiting import wait_for
-from tests.support.service_process import ServiceProcess
+from tests.support.service_process import QUICK_TRAINING, ServiceProcess
 
 API_KEY = "test-api-key"
 MOVIES = list(range(1, 13))
@@ -22,9 +22,13 @@ MOVIES = list(range(1, 13))
 def start(scratch, dataset, name, *args):
     server = ServiceProcess(
         scratch / f"{name}.log", "--dataset", str(dataset), "--state-dir", str(scratch / "state"),
-        "--rank", "4", "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000", *args,
+        *QUICK_TRAINING, "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000", *args,
     )
-    server.wait_until_up()
+    try:
+        server.wait_until_up()
+    except BaseException:  # not up (or interrupted): stopped here, or its JVM outlives the test
+        server.stop()
+        raise
     return server
 
 

@@ -13,7 +13,7 @@ from recommender.storage import params_file
 import server as server_module
 from tests.support.tiny_data import write_tiny_dataset
 from tests.support.waiting import wait_for
-from tests.support.service_process import ServiceProcess
+from tests.support.service_process import QUICK_TRAINING, ServiceProcess
 
 
 def test_api_keys_come_from_the_file_or_the_environment(tmp_path, monkeypatch):
@@ -151,16 +151,25 @@ def test_load_benchmark_runs_in_short_mode(server, spark, repo_root, tmp_path, c
     assert len((tmp_path / "load.csv").read_text().splitlines()) == 1 + len(results) + 1
 
 
-def tiny_service(tmp_path):
-    """The service on the tiny dataset in its own spark-submit, for a test that stops it."""
-    dataset = write_tiny_dataset(tmp_path / "tiny")
-    return ServiceProcess(
-        tmp_path / "server.log", "--dataset", str(dataset), "--rank", "4", "--state-dir", str(tmp_path / "state")
-    )
+@pytest.fixture(scope="module")
+def tiny_services(tmp_path_factory):
+    """A service on the tiny dataset for each test that stops one, launched together so that
+    the second starts up while the first test runs; each test stops its own."""
+    scratch = tmp_path_factory.mktemp("tiny-services")
+    dataset = write_tiny_dataset(scratch / "tiny")
+    started = {
+        name: ServiceProcess(
+            scratch / f"{name}.log", "--dataset", str(dataset), *QUICK_TRAINING, "--state-dir", str(scratch / name)
+        )
+        for name in ("driver-sigterm", "submit-sigterm")
+    }
+    yield started
+    for server in started.values():
+        server.stop()
 
 
-def test_sigterm_to_the_driver_stops_http_and_spark_cleanly(tmp_path):
-    server = tiny_service(tmp_path)
+def test_sigterm_to_the_driver_stops_http_and_spark_cleanly(tiny_services):
+    server = tiny_services["driver-sigterm"]
     try:
         server.wait_until_up()
         os.kill(server.driver_pid(), signal.SIGTERM)
@@ -171,8 +180,8 @@ def test_sigterm_to_the_driver_stops_http_and_spark_cleanly(tmp_path):
     assert "stopping Spark" in log and "Traceback" not in log
 
 
-def test_sigterm_to_spark_submit_does_not_leave_the_driver_serving(tmp_path):
-    server = tiny_service(tmp_path)
+def test_sigterm_to_spark_submit_does_not_leave_the_driver_serving(tiny_services):
+    server = tiny_services["submit-sigterm"]
     try:
         server.wait_until_up()
         driver = server.driver_pid()

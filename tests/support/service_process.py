@@ -12,6 +12,16 @@ import time
 import requests
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# What every service a test starts runs with: no Spark web UI (a Jetty and a port per JVM that no
+# test looks at) and the JVM's log at warnings, as `make run` and the image start it.
+TEST_SPARK_SUBMIT_OPTIONS = (
+    "--conf", "spark.ui.enabled=false", "--conf", "spark.ui.showConsoleProgress=false",
+    "--driver-java-options", "-Dlog4j2.configurationFile=" + os.path.join(REPO_ROOT, "conf", "log4j2.properties"),
+)
+# A model trained in a few seconds for the services whose tests are about something other than
+# its answers (durability, signals, the API contract, replays): the tiny dataset's ranks and few
+# iterations. Tests of known answers train with their own parameters.
+QUICK_TRAINING = ("--rank", "4", "--iterations", "3", "--ranking-rank", "4", "--ranking-iterations", "3")
 
 
 class ServiceFailed(RuntimeError):
@@ -57,7 +67,7 @@ class ServiceProcess:
         environment = dict(os.environ, PATH=venv_bin + os.pathsep + os.environ["PATH"], PYSPARK_PYTHON=sys.executable)
         environment.update(env or {})
         command = [
-            os.path.join(venv_bin, "spark-submit"), "--master", master,
+            os.path.join(venv_bin, "spark-submit"), "--master", master, *TEST_SPARK_SUBMIT_OPTIONS,
             "server.py", "--port", str(self.port), *server_args,
         ]
         with open(self.log_path, "wb") as log:
