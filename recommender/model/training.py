@@ -242,9 +242,8 @@ def rating_index(ratings):
 class UserMovieStats:
     """Per-user and per-movie values of one training, on the driver and as small Spark frames.
 
-    ``users`` has ``userId, user_bias, user_liked, user_eligible`` (eligible: its held-out
-    candidates are held out); ``movies`` has
-    ``movieId, movie_bias, movie_liked`` (liked: has a rating above the ranking shift).
+    ``users`` has ``userId, user_bias, user_eligible`` (eligible: its held-out candidates are
+    held out); ``movies`` has ``movieId, movie_bias``.
     """
 
     global_mean: float
@@ -256,28 +255,23 @@ class UserMovieStats:
 
 
 def per_user_and_movie(ratings, index, catalog, summary, params, eligible):
-    """Damped movie then user biases (zero in implicit mode) and who has a positive preference."""
+    """Damped movie then user biases (zero in implicit mode)."""
     users, movies = len(index.user_ids), len(catalog.movie_ids)
     counts = catalog.ratings_count
     rated = counts > 0
-    mean = summary["mean"] if not params.implicit_prefs else 0.0
-    values = ratings.values.astype(np.float64)
     movie_bias = np.zeros(movies)
     user_bias = np.zeros(users)
     if not params.implicit_prefs:
-        damping = params.bias_damping
+        mean, damping = summary["mean"], params.bias_damping
+        values = ratings.values.astype(np.float64)
         movie_bias = np.bincount(ratings.rows, weights=values - mean, minlength=movies) / (counts + damping)
         left = values - mean - movie_bias[ratings.rows]
         per_user = np.bincount(index.user_index, minlength=users)
         user_bias = np.bincount(index.user_index, weights=left, minlength=users) / (per_user + damping)
-    liked = values > params.ranking_rating_shift
-    user_liked = np.bincount(index.user_index[liked], minlength=users) > 0
-    movie_liked = np.bincount(ratings.rows[liked], minlength=movies) > 0
     tables = (
-        pa.table({"userId": index.user_ids.astype(np.int32), "user_bias": user_bias, "user_liked": user_liked,
+        pa.table({"userId": index.user_ids.astype(np.int32), "user_bias": user_bias,
                   "user_eligible": eligible(index.user_ids)}),
-        pa.table({"movieId": catalog.movie_ids[rated].astype(np.int32), "movie_bias": movie_bias[rated],
-                  "movie_liked": movie_liked[rated]}),
+        pa.table({"movieId": catalog.movie_ids[rated].astype(np.int32), "movie_bias": movie_bias[rated]}),
     )
     return UserMovieStats(summary["mean"], user_bias, catalog.movie_ids[rated], movie_bias[rated], tables, [])
 
@@ -307,10 +301,14 @@ def fitting_frames(ratings, stats, has_holdout, params):
     rating_input = fitted.select(
         "userId", "movieId", (F.col("rating") if params.implicit_prefs else residual).alias("target")
     )
-    # Users and movies with no positive preference are left out of the ranking ALS (ALS-WR
-    # would give them no regularization, and a singular system whenever the rank exceeds the
-    # other side's size): such a user's top-N is the popular list.
-    ranking_input = fitted.filter(F.col("user_liked") & F.col("movie_liked")).select(
+    # The ranking ALS gets only the ratings above the shift. A rating at or below it has
+    # preference 0, and Spark's implicit ALS adds such a row to the normal equations with
+    # confidence weight 0 and leaves it out of the regularization count: it changes no
+    # factor, but it still costs a rank-k update per iteration (about half the rows).
+    # Users and movies left with no row get no factors (ALS-WR would give them no
+    # regularization, and a singular system whenever the rank exceeds the other side's
+    # size): such a user's top-N is the popular list.
+    ranking_input = fitted.filter(F.col("rating") > params.ranking_rating_shift).select(
         "userId", "movieId", preference(F.col("rating"), params.ranking_rating_shift).alias("preference")
     )
     return rating_input, ranking_input

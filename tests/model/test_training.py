@@ -68,3 +68,33 @@ def test_each_long_stage_is_logged_with_its_time(spark, tiny_dataset_dir, caplog
     for stage in ("reading the ratings", "statistics of 180 ratings", "training the rating ALS",
                   "training the ranking ALS", "copying the factors to the driver"):
         assert any(message.startswith(stage) and message.endswith("s)") for message in done), stage
+
+
+def test_the_ranking_als_fits_only_positive_preferences_and_the_zero_rows_change_no_factor(
+        spark, tiny_dataset_dir, monkeypatch):
+    params = ModelParams(**TINY_PARAMS)
+    dataset = load_movielens(spark, str(tiny_dataset_dir))
+    inputs = []
+    fit_both = training.fit_both
+    monkeypatch.setattr(training, "fit_both", lambda frames, *args: inputs.append(frames) or fit_both(frames, *args))
+    train(dataset, params)
+    ranking_input = inputs[0][1]
+    preferences = [row.preference for row in ranking_input.collect()]
+    above_shift = dataset.ratings.filter(F.col("rating") > params.ranking_rating_shift).count()
+    assert len(preferences) == above_shift and min(preferences) > 0
+    # every user and movie of the tiny data has a rating above the shift: the same ids either way
+    with_zero_rows = dataset.ratings.select(
+        "userId", "movieId", training.preference(F.col("rating"), params.ranking_rating_shift).alias("preference"))
+    assert with_zero_rows.count() > above_shift
+    fitted, unfiltered = (training.train_ranking_als(frame, params) for frame in (ranking_input, with_zero_rows))
+    for name in ("userFactors", "itemFactors"):
+        (ids, factors), (all_ids, all_factors) = (
+            sorted_factors(getattr(model, name), params.ranking_rank) for model in (fitted, unfiltered))
+        np.testing.assert_array_equal(ids, all_ids)
+        np.testing.assert_allclose(factors, all_factors, rtol=1e-5, atol=1e-6)
+
+
+def sorted_factors(frame, rank):
+    ids, factors = training.factors_to_numpy(frame, rank)
+    order = np.argsort(ids)
+    return ids[order], factors[order]
