@@ -42,7 +42,6 @@ GENRE_WEIGHTS = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5]
 # The ranking ALS with another preference (the served one: linear, shift 3, alpha 1, rank 32).
 ALS_VARIANTS = {
     "linear shift 2.5": dict(kind="linear", shift=2.5),
-    "linear shift 3, alpha 3": dict(kind="linear", shift=3.0, alpha=3.0),
     "log 1+a*log(1+v/0.5), v=max(r-3,0), a 2": dict(kind="log", shift=3.0, eps=0.5, alpha=2.0),
     "linear shift 3, time decay half-life 2 y": dict(kind="linear", shift=3.0, half_life_years=2.0),
 }
