@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from recommender.limits import RELEVANT_RATING
 from recommender.model.live_model import LiveModel
+from recommender.model.preferences import params_for_data
 from recommender.model.scoring import top_rows
 from recommender.model.training import train
 
@@ -84,6 +85,7 @@ def train_measured(dataset, params, holdout=Holdout(), log_position=0, data_fing
         ``seconds`` (fitting), ``counts`` and ``heldout`` (metrics, share, seed, seconds).
     """
     started = time.perf_counter()
+    params = params_for_data(params, dataset.implicit)
     training = train(dataset, params, log_position, data_fingerprint, holdout=holdout)
     if training.biases is not None:
         training.biases.unpersist()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from recommender.datasets.layouts import dataset_fingerprint, load_dataset
 from recommender.datasets.parquet import MANIFEST
 from recommender.model.params import FIELD_TYPES, ModelParams
+from recommender.model.preferences import params_for_data
 from recommender.model.training import train
 from recommender.spark_job import describe
 from recommender.spark_job import configure_logging, spark_job
@@ -207,7 +208,7 @@ def train_and_save(spark, params, data_dir, model_dir):
         The saved model's version folder.
     """
     dataset = load_dataset(spark, data_dir)
-    model = train(dataset, params, data_fingerprint=dataset_fingerprint(spark, data_dir)).model
+    model = train(dataset, params_for_data(params, dataset.implicit), data_fingerprint=dataset_fingerprint(spark, data_dir)).model
     # One version per job: the folder SageMaker packs as the model artifact.
     folder = ModelStore(model_dir, keep=1).save(model)
     log.info(
