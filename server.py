@@ -34,6 +34,7 @@ log = logging.getLogger("server")
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATASET = os.path.join(HERE, "data", "ml-latest-small")
 DEFAULT_STATE_DIR = os.path.join(HERE, "state")
+DEFAULT_THREADS = 16  # measured against 4 and 32 at 32 and 64 connections: docs/performance.md
 
 
 def parse_args(argv):
@@ -46,9 +47,9 @@ def parse_args(argv):
         help="Spark checkpoint directory; on a multi-machine cluster a shared path such as hdfs://... "
         "(default: a temporary local directory)",
     )
-    # Measured at concurrency 32 on 2 cores: 4 threads serve top-10 at 635/s with p99 61 ms,
-    # 16 threads at 472/s with p99 223 ms (GIL contention).
-    parser.add_argument("--threads", type=int, default=4, help="HTTP worker threads")
+    # A POST holds its thread while it waits for the group commit's fsync, so with 4 threads at
+    # most 4 POSTs shared an fsync; docs/performance.md ("Writes and reads") has the measurements.
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="HTTP worker threads")
     parser.add_argument(
         "--queue-size", type=int, default=128, help="requests waiting for a thread; more are answered 503 at once"
     )

@@ -211,7 +211,7 @@ async def run_level(host, port, route, requests, concurrency, time_limit, run_st
     return result
 
 
-def load_test(url, sample, levels=LEVELS, count=3000, time_limit=60.0, seed=1):
+def load_test(url, sample, levels=LEVELS, count=3000, time_limit=60.0, seed=1, routes=ROUTES):
     """Every route at every concurrency level against the service at ``url``.
 
     Parameters
@@ -227,6 +227,8 @@ def load_test(url, sample, levels=LEVELS, count=3000, time_limit=60.0, seed=1):
     time_limit : float
         Seconds after which a route's level stops sending.
     seed : int
+    routes : sequence of str
+        Which of ``ROUTES`` to run, in ``ROUTES`` order (``--routes``: one route alone, to profile it).
 
     Returns
     -------
@@ -245,7 +247,7 @@ def load_test(url, sample, levels=LEVELS, count=3000, time_limit=60.0, seed=1):
         await run_level(host, port, "warm-up", warm, 4, time_limit, time.perf_counter())
         run_started, results, new_user = time.perf_counter(), [], first_new_user
         for concurrency in levels:
-            for route in ROUTES:
+            for route in (r for r in ROUTES if r in routes):
                 requests = build_requests(route, count, host, rng, new_user, sample)
                 new_user += count
                 result = await run_level(host, port, route, requests, concurrency, time_limit, run_started)
@@ -437,7 +439,7 @@ def run(url, args, spark=None, dataset_dir=None, stop_service=None):
     """Load test ``url``, then (unless ``--no-baseline``) the tutorial design; print and save."""
     sample = dataset_sample(dataset_dir)
     log.info("%d users, %d popular movies, genre %s", len(sample.users), len(sample.movies), sample.genre)
-    results = load_test(url, sample, args.levels, args.requests, args.time_limit)
+    results = load_test(url, sample, args.levels, args.requests, args.time_limit, routes=args.routes)
     if stop_service:
         stop_service()  # the baseline gets the machine's cores to itself
     baseline = None
@@ -458,6 +460,8 @@ def parse_args(argv=None):
     parser.add_argument("--short", action="store_true", help="100 requests at levels 1 and 8, results to a temp dir")
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--requests", type=int, default=3000, help="requests per route and level")
+    parser.add_argument("--routes", nargs="+", choices=ROUTES, default=list(ROUTES),
+                        help="the routes to load (default: all); health is the ratios' reference")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per route and level at most")
     parser.add_argument("--threads", type=int, help="server.py --threads (default: the server's)")
     parser.add_argument("--startup-timeout", type=float, default=900.0, help="seconds the service may take to start")

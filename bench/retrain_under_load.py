@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -113,6 +114,9 @@ def main(argv=None):
     parser.add_argument("--niceness", type=int, default=10, help="the service's --retrain-niceness")
     parser.add_argument("--startup-timeout", type=float, default=3600)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, help="server.py --threads (default: the server's)")
+    parser.add_argument("--state-from", help="a state directory trained on --dataset: its saved models are copied "
+                        "into the run's fresh state directory, so the service starts without training")
     parser.add_argument(
         "--spark-scratch", help="a directory on another file system (e.g. /dev/shm) for Spark's shuffle files "
         "and checkpoints, so the ratings log's fsyncs do not wait for them (default: Spark's, under /tmp)",
@@ -126,14 +130,19 @@ def main(argv=None):
     with open(keys, "w", encoding="utf-8") as key_file:
         key_file.write(KEY + "\n")
     scratch_args, env = [], {"SPARK_DRIVER_MEMORY": args.driver_memory}
+    if args.threads:
+        scratch_args += ["--threads", str(args.threads)]
+    if args.state_from:
+        shutil.copytree(os.path.join(args.state_from, "models"), os.path.join(work, "state", "models"))
     if args.spark_scratch:
         scratch = tempfile.mkdtemp(prefix="retrain-under-load-", dir=args.spark_scratch)
-        scratch_args, env["SPARK_LOCAL_DIRS"] = ["--checkpoint-dir", scratch], scratch
+        scratch_args += ["--checkpoint-dir", scratch]
+        env["SPARK_LOCAL_DIRS"] = scratch
     service = ServiceProcess(
         os.path.join(work, "server.log"), *scratch_args, "--dataset", os.path.abspath(args.dataset), "--state-dir",
         os.path.join(work, "state"), "--api-keys-file", keys, "--retrain-after-ratings", str(10**9),
         "--retrain-after-seconds", str(10**9), "--min-retrain-gap", "0", "--gate", "off",
-        "--retrain-niceness", str(args.niceness), "--threads", "4",
+        "--retrain-niceness", str(args.niceness),
         env=env,
     )
     try:

@@ -39,16 +39,14 @@ def user_id_arg(text):
 
 def min_ratings_arg():
     """The ``min_ratings`` query parameter, else the app's DEFAULT_MIN_RATINGS (None: the engine's default)."""
-    text = request.args.get("min_ratings")
-    if text is None:
+    if "min_ratings" not in request.args:  # not .get: Werkzeug's raises and catches a KeyError for a missing one
         return current_app.config["DEFAULT_MIN_RATINGS"]
-    return integer_arg("min_ratings", text, 0, MAX_ID)
+    return integer_arg("min_ratings", request.args["min_ratings"], 0, MAX_ID)
 
 
 def order_arg():
     """The ``order`` query parameter: ``relevance`` (the default) or ``rating``."""
-    order = request.args.get("order", ORDERS[0])
-    return choice("order", order)
+    return choice("order", request.args["order"]) if "order" in request.args else ORDERS[0]
 
 
 def choice(name, value):

@@ -109,7 +109,8 @@ def solve_user_factors(item_factors, has_factors, rows, values, reg_param, solve
         return None
     item = item_factors[rows[known]].astype(np.float64)
     rating = values[known].astype(np.float64)
-    gram = item.T @ item + reg_param * len(rating) * np.eye(item.shape[1])
+    gram = item.T @ item
+    gram.flat[::gram.shape[0] + 1] += reg_param * len(rating)  # the diagonal, without an identity matrix per write
     return solve(gram, item.T @ rating).astype(np.float32)
 
 
@@ -136,7 +137,7 @@ def solve_implicit_user_factors(
     if gram is None:
         gram = gram_matrix(item_factors, has_factors)
     system = gram + (item.T * extra) @ item
-    system[np.diag_indices_from(system)] += reg_param * positive.sum()
+    system.flat[::system.shape[0] + 1] += reg_param * positive.sum()  # the diagonal
     return solve(system, item[positive].T @ (1.0 + extra[positive])).astype(np.float32)
 
 

@@ -15,8 +15,8 @@ import numpy as np
 from recommender.model.errors import InvalidRatingError, NotFittedError, UnknownMovieError
 from recommender.model.filters import NO_FILTERS, pick
 from recommender.model.fold_in import fold_in, prepare
-from recommender.model.results import ModelSummary, Prediction, Recommendations, UserRating
-from recommender.model.scoring import clip_rating, rank_score_rows, score_rows, top_rows
+from recommender.model.results import ModelSummary, Movie, Prediction, Recommendations, UserRating
+from recommender.model.scoring import clip_ratings, rank_score_rows, score_rows, top_rows
 from recommender.model.thresholds import model_min_ratings
 from recommender.model.trained import TrainedModel
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 ORDERS = ("relevance", "rating")  # what recommend can rank by; the first is the default
 
 
-@dataclass(frozen=True, eq=False)  # compared by identity: its arrays have no truth value
+@dataclass(eq=False)  # compared by identity: its arrays have no truth value
 class Batch:
     """Ratings written to the log and waiting for their fsync before they are applied."""
 
@@ -33,6 +33,7 @@ class Batch:
     movie_ids: np.ndarray
     values: np.ndarray
     ticket: object  # the RatingsLog's Ticket, None without a log
+    applied: bool = False  # set under the write lock once folded in (or dropped after a failed fsync)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class LiveModel:
         self._unmodelled = {}  # user_id -> [(position, movie_ids, ratings)] accepted after the model's data
         self._waiting = []  # Batches in log order, written but not yet known durable
         self._write_lock = threading.Lock()
+        self._epoch = 0  # raised when the unmodelled ratings are replaced whole (replay, activate)
+        self._swap_lock = threading.Lock()
+        self._swap_tail = None  # while a model swaps in: [(user_id, entry)] of _unmodelled added meanwhile
 
     # -- reads: answered from the driver's arrays, never by a Spark job --------------------
 
@@ -146,8 +150,10 @@ class LiveModel:
         rows = np.concatenate([best, new]).astype(np.int64)
         reasons = ["personalized" if personalized else "popular"] * len(best) + ["new"] * len(new)
         items = [
-            Prediction(model.catalog.movie(row), rating, personalized, score, reason)
-            for row, rating, score, reason in zip(rows, *self._rating_and_score(model, user, rows), reasons)
+            Prediction(movie, rating, personalized, score, reason)
+            for movie, rating, score, reason in zip(
+                movies_of(model.catalog, rows), *self._rating_and_score(model, user, rows), reasons,
+            )
         ]
         return Recommendations(user_id, personalized, model.version, items, filters, remaining)
 
@@ -158,7 +164,7 @@ class LiveModel:
         known = model.has_factors[rows]
         ratings = popular if user.factors is None else np.where(known, score_rows(model, user, rows), popular)
         scores = popular if user.rank_factors is None else np.where(known, rank_score_rows(model, user, rows), popular)
-        return [clip_rating(model, r) for r in ratings], [float(s) for s in scores]
+        return clip_ratings(model, ratings).tolist(), np.asarray(scores, np.float64).tolist()
 
     def predict(self, user_id, movie_id):
         """Predicted rating and ranking score of one movie for one user.
@@ -246,10 +252,10 @@ class LiveModel:
                 if batch in self._waiting:
                     self._waiting.remove(batch)
             raise
-        with self._write_lock:
-            self._apply_durable()
-        catalog = model.catalog
-        return [UserRating(catalog.movie(row), float(v)) for row, v in zip(catalog.rows(movie_ids), values)]
+        if not batch.applied:  # the writer that applied the batches one fsync covered did this one too
+            with self._write_lock:
+                self._apply_durable()
+        return [UserRating(movie, v) for movie, v in zip(movies_of(model.catalog, model.catalog.rows(movie_ids)), values.tolist())]
 
     def _apply_durable(self):
         """Fold in the waiting batches that are on disk, in log order; drop those a failed fsync cut off.
@@ -261,16 +267,17 @@ class LiveModel:
             if batch.ticket is not None and not self.ratings_log.durable(batch.ticket):
                 if batch.ticket.generation == self.ratings_log.generation:
                     return  # still waiting for its fsync; what follows it in the log waits too
-                self._waiting.pop(0)  # cut off with a failed fsync: its writer is told so
+                self._waiting.pop(0).applied = True  # cut off with a failed fsync: its writer is told so
                 continue
             self._waiting.pop(0)
             self._accepted += len(batch.movie_ids)
             if batch.ticket is not None:
                 self._accepted_log_size = batch.ticket.end
-            self._unmodelled.setdefault(batch.user_id, []).append((self._accepted, batch.movie_ids, batch.values))
+            self._note_unmodelled(batch.user_id, (self._accepted, batch.movie_ids, batch.values))
             serving = self._serving
             state = self._user_state(serving, batch.user_id)
             serving.users[batch.user_id] = fold_in(serving.model, state.rows, state.ratings, batch.movie_ids, batch.values)
+            batch.applied = True  # last: its writer, reading it without the lock, may answer once it is set
 
     def replay(self, logged, covered):
         """Take the ratings log's records as accepted, those after ``covered`` as unmodelled.
@@ -290,6 +297,7 @@ class LiveModel:
             self._accepted = logged.num_rows
             self._accepted_log_size = None if self.ratings_log is None else self.ratings_log.size
             self._unmodelled = unmodelled
+            self._epoch += 1
         log.info("%d logged ratings of %d users replayed on top of the model", logged.num_rows - covered, len(unmodelled))
 
     def accepted_position(self):
@@ -314,7 +322,7 @@ class LiveModel:
             serving = self._serving
             for user_id, movie_ids, values in batches:
                 self._accepted += len(movie_ids)
-                self._unmodelled.setdefault(user_id, []).append((self._accepted, movie_ids, values))
+                self._note_unmodelled(user_id, (self._accepted, movie_ids, values))
                 known = serving.model.catalog.known(movie_ids)
                 state = self._user_state(serving, user_id)
                 serving.users[user_id] = fold_in(serving.model, state.rows, state.ratings, movie_ids[known], values[known])
@@ -332,16 +340,51 @@ class LiveModel:
     def swap_model(self, model):
         """Serve ``model`` from now on, with ratings accepted after its data folded in again.
 
+        The fold-ins are done off the write lock, so writes go on while a model swaps in:
+        the ratings accepted so far are folded into the new model first, then, under the
+        lock, only those accepted meanwhile (a catch-up of a few batches) before it serves.
+
         Raises
         ------
         ValueError
             If ``model`` is not newer than the one serving: versions never go backwards.
         """
+        with self._swap_lock:  # one swap at a time: the tail of ratings accepted meanwhile is one list
+            with self._write_lock:
+                self._check_newer(model)
+                epoch, self._swap_tail = self._epoch, []
+                entries = [(user_id, list(items)) for user_id, items in self._unmodelled.items()]
+            try:
+                self._swap_in(model, epoch, entries)
+            finally:
+                self._swap_tail = None
+
+    def _swap_in(self, model, epoch, entries):
+        prepare(model)  # what every fold-in shares: built here once, not by each write
+        unmodelled = {}
+        for user_id, items in entries:
+            kept = [item for item in items if item[0] > model.log_position]
+            if kept:
+                unmodelled[user_id] = kept
+        users = folded_in(model, unmodelled.items(), {})
         with self._write_lock:
-            current = self._serving
-            if current is not None and model.version <= current.model.version:
-                raise ValueError(f"model {model.version} is not newer than {current.model.version}")
-            self._serve(model)
+            self._check_newer(model)
+            if epoch != self._epoch:  # a rollback replaced the unmodelled ratings meanwhile: fold in again
+                self._serve(model)
+                return
+            tail = self._swap_tail
+            for user_id, item in tail:  # accepted while the swap was folding in, in log order
+                unmodelled.setdefault(user_id, []).append(item)
+                folded_in(model, [(user_id, [item])], users)
+            self._unmodelled = unmodelled
+            self._serving = Serving(model, users)
+        log.info("serving model %s (%d users folded in again, %d batches caught up under the lock)",
+                 model.version, len(users), len(tail))
+
+    def _check_newer(self, model):
+        current = self._serving
+        if current is not None and model.version <= current.model.version:
+            raise ValueError(f"model {model.version} is not newer than {current.model.version}")
 
     def activate(self, model):
         """Serve ``model`` now, newer or older than the one serving (a rollback), with every logged rating
@@ -355,6 +398,7 @@ class LiveModel:
                 logged = self.ratings_log.read(self.ratings_log.size)
                 self._accepted = logged.num_rows
                 self._unmodelled = unmodelled_of(logged, min(model.log_position, logged.num_rows))
+            self._epoch += 1
             self._serve(model)
 
     def unmodelled_ratings(self):
@@ -368,20 +412,44 @@ class LiveModel:
 
     def _serve(self, model):
         """Serve ``model`` with the unmodelled ratings folded in; the caller holds the write lock."""
-        prepare(model)  # what every fold-in shares: built here once, not by each write
-        users = {}
+        prepare(model)
         for user_id, entries in list(self._unmodelled.items()):
             entries = [entry for entry in entries if entry[0] > model.log_position]
-            if not entries:
+            if entries:
+                self._unmodelled[user_id] = entries
+            else:
                 del self._unmodelled[user_id]
-                continue
-            self._unmodelled[user_id] = entries
-            state = model.user(user_id)
-            for _, movie_ids, values in entries:
-                state = fold_in(model, state.rows, state.ratings, movie_ids, values)
-            users[user_id] = state
-        self._serving = Serving(model, users)
-        log.info("serving model %s (%d users folded in again)", model.version, len(users))
+        self._serving = Serving(model, folded_in(model, self._unmodelled.items(), {}))
+        log.info("serving model %s (%d users folded in again)", model.version, len(self._serving.users))
+
+    def _note_unmodelled(self, user_id, entry):
+        """Keep ``entry`` (position, movie_ids, ratings) as a rating the model lacks; the caller holds the write lock."""
+        self._unmodelled.setdefault(user_id, []).append(entry)
+        if self._swap_tail is not None:
+            self._swap_tail.append((user_id, entry))
+
+
+def folded_in(model, entries, users):
+    """``users`` (user_id -> UserState against ``model``) with ``entries`` folded in.
+
+    ``entries`` are (user_id, [(position, movie_ids, ratings)]) in log order per user; a
+    user not in ``users`` starts from ``model``'s trained state.
+    """
+    for user_id, items in entries:
+        state = users.get(user_id) or model.user(user_id)
+        for _, movie_ids, values in items:
+            state = fold_in(model, state.rows, state.ratings, movie_ids, values)
+        users[user_id] = state
+    return users
+
+
+def movies_of(catalog, rows):
+    """``catalog.movie(row)`` of each of ``rows``, the arrays converted once for the list, not per movie."""
+    rows = np.asarray(rows, np.int64)
+    return [
+        Movie(movie_id=movie_id, title=catalog.titles[row], genres=catalog.genres[row], ratings_count=count)
+        for row, movie_id, count in zip(rows.tolist(), catalog.movie_ids[rows].tolist(), catalog.ratings_count[rows].tolist())
+    ]
 
 
 def candidates(model, user, min_ratings, personalized):

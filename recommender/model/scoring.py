@@ -35,9 +35,10 @@ def top_rows(scores, count):
     return rows[np.lexsort((rows, -scores[rows]))][:count]
 
 
-def clip_rating(model, score):
-    """``score`` clipped to the model's rating scale (implicit scores are preferences: left as they are)."""
+def clip_ratings(model, scores):
+    """``scores`` clipped to the model's rating scale, as float64 (implicit scores are preferences: left as they are)."""
+    scores = np.asarray(scores, np.float64)
     if model.implicit_prefs:
-        return float(score)
+        return scores
     low, high = model.rating_scale
-    return float(min(max(score, low), high))
+    return np.clip(scores, low, high)
