@@ -46,6 +46,11 @@ def few_ratings_scores(model, user, scores):
     """``scores`` (the plain ranking scores over the catalog) blended for a user with few ratings."""
     if len(user.rows) > FEW_RATINGS:
         return scores
+    return genre_blended(model, user, scores, GENRE_WEIGHT)
+
+
+def genre_blended(model, user, scores, weight):
+    """``scores`` standardized plus ``weight`` times the user's standardized genre affinity."""
     preferences = np.maximum(user.ratings.astype(np.float64) - model.params["ranking_rating_shift"], 0.0)
     genres = unit_genres(model)
     profile = preferences @ genres[user.rows]
@@ -54,4 +59,4 @@ def few_ratings_scores(model, user, scores):
     if length == 0 or not reference.any():
         return scores
     affinity = genres @ (profile / length)
-    return standardized(scores, reference) + GENRE_WEIGHT * standardized(affinity, reference)
+    return standardized(scores, reference) + weight * standardized(affinity, reference)

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 
 from recommender.limits import FEW_RATINGS
 from recommender.model.fold_in import fold_in_ranking_user
-from recommender.model.genre_blend import few_ratings_scores, reference_rows, standardized, unit_genres
+from recommender.model.genre_blend import few_ratings_scores, genre_blended, reference_rows, standardized
 from recommender.model.live_model import candidates
 from recommender.model.scoring import top_rows
 from recommender.model.thresholds import model_min_ratings
@@ -187,18 +187,6 @@ def popularity_penalized(model, scorer, weight):
 
 
 # --- the genre blend's weight, on users cut to few ratings ---------------------------------------------
-
-
-def genre_blended(model, user, scores, weight):
-    """``few_ratings_scores`` with another weight (the same formula; a test checks they agree)."""
-    preferences = np.maximum(user.ratings.astype(np.float64) - model.params["ranking_rating_shift"], 0.0)
-    genres = unit_genres(model)
-    profile = preferences @ genres[user.rows]
-    length = np.linalg.norm(profile)
-    reference = reference_rows(model)
-    if length == 0 or not reference.any():
-        return scores
-    return standardized(scores, reference) + weight * standardized(genres @ (profile / length), reference)
 
 
 def few_ratings_ndcg(model, relevant, weights, keep=FEW_RATINGS, seed=1, k=K):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from recommender.limits import GENRE_WEIGHT
-from recommender.model.genre_blend import few_ratings_scores, reference_rows
+from recommender.model.genre_blend import few_ratings_scores, genre_blended, reference_rows
 from recommender.model.live_model import LiveModel
 from recommender.offline.candidates import (
-    EaseScorer, blend_scorer, ease_inputs, ease_weights, genre_blended, served_als_scorer, served_lists,
+    EaseScorer, blend_scorer, ease_inputs, ease_weights, served_als_scorer, served_lists,
 )
 
 
