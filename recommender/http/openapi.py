@@ -136,7 +136,8 @@ def paths(config):
             "post": operation(
                 "adminRetrain",
                 "Start a full retrain in the background. 403 when no API key is configured; 409 while "
-                "another replica of the shared ratings store retrains.",
+                "another replica of the shared ratings store retrains. On a serving worker of --workers "
+                "the request is passed to the training worker (training is then null).",
                 ok("RetrainRequested", "The retrain is requested.", status="202"),
                 errors=("403", "409"), secured=True,
             ),

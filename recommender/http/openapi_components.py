@@ -263,7 +263,11 @@ def schemas(config):
         }),
         "Ready": closed({"ready": {"type": "boolean", "enum": [True]}, "modelVersion": version, "writes": writes}),
         "Ping": closed({"status": {"type": "string", "enum": ["ok"]}, "modelVersion": version}),
-        "RetrainRequested": closed({"status": {"type": "string"}, "training": training_status(count)}),
+        "RetrainRequested": closed({
+            "status": {"type": "string"},
+            # null from a serving worker of --workers: the training worker's state is not known there
+            "training": {**training_status(count), "nullable": True},
+        }),
         "CatalogEntry": catalog_entry(version, count),
         "ModelCatalog": closed({
             "serving": {**version, "nullable": True},

@@ -5,7 +5,7 @@ from werkzeug.exceptions import Forbidden
 
 from recommender.http import openapi
 from recommender.http.auth import admin_route
-from recommender.http.context import engine, metrics, min_ratings_in_force, retrainer
+from recommender.http.context import engine, metrics, min_ratings_in_force, models, retrainer
 from recommender.http.prometheus import CONTENT_TYPE
 from recommender.http.wire import retrain_conflict_json, summary_json, training_json, writes_json
 from recommender.model.errors import NotFittedError
@@ -54,6 +54,9 @@ def openapi_document():
 @admin_route
 def admin_retrain():
     """Start a retrain now; needs an API key, and is disabled (403) when none is configured."""
+    if retrainer() is None and models() is not None and models().forwards_retrains:
+        models().forward_retrain()  # the kernel handed this connection to a serving worker of --workers
+        return jsonify(status="retrain requested from the training worker", training=None), 202
     if retrainer() is None:
         raise Forbidden("this service does not retrain: it serves a fixed model")
     elsewhere = retrainer().retraining_elsewhere()

@@ -205,8 +205,21 @@ class Service:
         log.info("model %s, activated on another replica, serves now", activated)
         return True
 
+    @property
+    def forwards_retrains(self):
+        """A serving worker has no Spark: a retrain asked of it is left in the store for the worker that trains."""
+        return self.config.serve_only
+
+    def forward_retrain(self):
+        """Ask the training worker to retrain (within ``MODEL_POLL_SECONDS``): the admin route on a serving worker."""
+        self.catalog.request_retrain(datetime.now(timezone.utc).isoformat())
+        log.info("retrain requested; left in the model store for the training worker")
+
     def _watch_models(self):
         while not self._stopping.wait(MODEL_POLL_SECONDS):
+            if self.retrainer is not None and self.catalog.take_retrain_request():
+                log.info("a retrain asked of a serving worker starts here")
+                self.retrainer.request()
             if self.retrainer is not None and self.retrainer.running:
                 continue  # its own retrain swaps its model in
             try:

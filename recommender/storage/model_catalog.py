@@ -2,7 +2,9 @@
 
 Read from each version folder's ``meta.json`` (and ``rejected.json``) without loading its
 arrays, so listing the catalog costs a few small file reads. An activated version is
-remembered in ``active.json`` beside the versions, so a restart serves it again.
+remembered in ``active.json`` beside the versions, so a restart serves it again. A retrain
+asked of a process that cannot train (a ``--workers`` serving worker) is left in
+``retrain-requested.json`` for the one that trains.
 """
 
 import logging
@@ -13,6 +15,7 @@ from recommender.storage.model_store import VERSION_FOLDER, json_bytes
 log = logging.getLogger(__name__)
 
 ACTIVE = "active.json"
+RETRAIN_REQUEST = "retrain-requested.json"
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,16 @@ class ModelCatalog:
 
     def clear_activation(self):
         self.store.files.delete(self.store.path(ACTIVE))
+
+    def request_retrain(self, at):
+        """Leave a retrain request (``at``: when it was asked, ISO 8601) for a process that trains."""
+        self.store.files.make_directory(self.store.directory)
+        self.store.files.write_atomically(self.store.path(RETRAIN_REQUEST), json_bytes({"requested_at": at}))
+
+    def take_retrain_request(self):
+        """True, once, when a retrain request is waiting; it is removed, so one request starts one retrain."""
+        path = self.store.path(RETRAIN_REQUEST)
+        if not self.store.files.exists(path):
+            return False
+        self.store.files.delete(path)
+        return True

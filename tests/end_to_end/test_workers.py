@@ -10,6 +10,10 @@ from tests.support.service_process import ServiceProcess
 from tests.support.tiny_data import ROMANCE, write_tiny_dataset
 from tests.support.waiting import wait_for
 
+API_KEY = "workers-test-key"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+FORWARDED = "a retrain asked of a serving worker starts here"  # the training worker's log line
+
 
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory, postgres):
@@ -19,6 +23,7 @@ def two_workers(tmp_path_factory, postgres):
         scratch / "server.log", "--dataset", str(scratch / "data"), "--state-dir", str(scratch / "state"),
         "--ratings-store", postgres.new_database("workers"), "--workers", "2", "--rank", "4",
         "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000",
+        env={"RECOMMENDER_API_KEYS": API_KEY},
     )
     server.wait_until_up()
     yield server
@@ -41,12 +46,28 @@ def test_the_second_worker_serves_the_same_port_and_sees_every_write(two_workers
     assert len(serving_workers(server)) == 1
     wait_for(lambda: all(fresh_get(server.url + "/ready").status_code == 200 for _ in range(20)), timeout=120)
     user, ratings = 95_000, [(movie, 5.0) for movie in ROMANCE[:3]]
-    response = requests.post(f"{server.url}/{user}/ratings", data="".join(f"{m},{r}\n" for m, r in ratings))
+    response = requests.post(f"{server.url}/{user}/ratings", data="".join(f"{m},{r}\n" for m, r in ratings), headers=AUTH)
     assert response.status_code == 201
     time.sleep(1)
     for _ in range(20):
         served = {(r["movieId"], r["rating"]) for r in fresh_get(f"{server.url}/{user}/ratings").json()["ratings"]}
         assert served == set(ratings)
+
+
+def test_a_retrain_asked_of_the_serving_worker_is_done_by_the_training_one(two_workers):
+    server = two_workers
+    wait_for(lambda: all(fresh_get(server.url + "/ready").status_code == 200 for _ in range(20)), timeout=120)
+    before = fresh_get(server.url + "/ready").json()["modelVersion"]
+    answer = None
+    for _ in range(50):  # the kernel picks the process per connection: ask until the serving worker answers
+        answer = requests.post(server.url + "/admin/retrain", headers={**AUTH, "Connection": "close"}, timeout=10)
+        assert answer.status_code == 202, answer.text
+        if answer.json()["training"] is None:
+            break
+    assert answer.json() == {"status": "retrain requested from the training worker", "training": None}
+    wait_for(lambda: FORWARDED in server.log(tail=None), timeout=30)
+    wait_for(lambda: all(fresh_get(server.url + "/ready").json()["modelVersion"] > before for _ in range(20)),
+             timeout=300)
 
 
 def test_stopping_the_first_worker_stops_the_others(two_workers):

@@ -66,3 +66,16 @@ def test_an_activation_written_without_spark_is_read_through_hadoop(spark, tiny_
     ModelCatalog(driver).activate(newer(tiny_model, 2).version)  # leaves Hadoop's .active.json.crc behind
     ModelCatalog(worker).activate(newer(tiny_model, 1).version)  # a serving worker's activation, no Spark
     assert ModelCatalog(driver).activated() == newer(tiny_model, 1).version
+
+
+def test_a_retrain_asked_of_a_worker_without_spark_is_taken_once_through_hadoop(spark, tmp_path):
+    directory = str(tmp_path / "models")
+    driver = ModelCatalog(ModelStore(directory, files=HadoopFiles(spark)))
+    worker = ModelCatalog(ModelStore(directory, files=LocalFiles()))
+    assert not driver.take_retrain_request()
+    for _ in range(2):  # two requests before the driver looks: one retrain
+        worker.request_retrain("2099-01-01T00:00:00+00:00")
+    assert driver.take_retrain_request()
+    assert not driver.take_retrain_request()
+    worker.request_retrain("2099-01-02T00:00:00+00:00")
+    assert driver.take_retrain_request()
