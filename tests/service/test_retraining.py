@@ -55,6 +55,35 @@ def test_enough_new_ratings_start_a_retrain(engine, new_user_id):
         retrainer.stop()
 
 
+def test_ratings_below_the_threshold_do_not_wake_the_retrainer(engine, new_user_id):
+    drift = Drift(after=10**9)  # asked each time the thread checks the triggers (interval 0)
+    retrainer = start(Retrainer(engine, Trainings(engine, engine.model), min_new_ratings=1000, max_delay=3600,
+                                drift=drift, drift_interval=0.0, poll=3600))
+    try:
+        for movie in range(1, 6):
+            engine.add_ratings(new_user_id, [(movie, 4.0)])
+            retrainer.notify()
+        time.sleep(1.0)
+        assert drift.checks == 0 and retrainer.retrains == 0  # no wake-up per POST: the triggers wait for the poll
+    finally:
+        retrainer.stop()
+
+
+def test_the_rating_that_reaches_the_threshold_wakes_the_retrainer_at_once(engine, new_user_id):
+    trainings = Trainings(engine, engine.model)
+    retrainer = start(Retrainer(engine, trainings, min_new_ratings=3, max_delay=3600, poll=3600))
+    try:
+        engine.add_ratings(new_user_id, [(1, 5.0), (2, 4.0)])
+        retrainer.notify()
+        time.sleep(1.0)
+        assert trainings.calls == 0
+        engine.add_ratings(new_user_id, [(3, 5.0)])
+        retrainer.notify()
+        wait_for(lambda: retrainer.retrains == 1, timeout=10)  # not the hour-long poll
+    finally:
+        retrainer.stop()
+
+
 def test_a_few_ratings_are_retrained_after_the_delay(engine, new_user_id):
     trainings = Trainings(engine, engine.model)
     retrainer = start(Retrainer(engine, trainings, min_new_ratings=1000, max_delay=1.0))
