@@ -25,8 +25,12 @@ def fold_in(model, rows, values, new_movie_ids, new_values):
 
     Ratings of movies ``model``'s catalog lacks are passed over (accepted against another model's).
     """
-    known = model.catalog.known(new_movie_ids)
-    new_rows, new_values = model.catalog.rows(new_movie_ids[known]), new_values[known]
+    new_rows, known = model.catalog.lookup(new_movie_ids)
+    return fold_in_rows(model, rows, values, new_rows[known], new_values[known])
+
+
+def fold_in_rows(model, rows, values, new_rows, new_values):
+    """``fold_in`` of ratings already given as ``model``'s catalog rows (a write validated against it)."""
     merged_rows, merged_values = merge_ratings(rows, values, new_rows, new_values)
     bias, factors = fold_in_user(model, merged_rows, merged_values)
     return UserState(merged_rows, merged_values, factors, bias, fold_in_ranking_user(model, merged_rows, merged_values))

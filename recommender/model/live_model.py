@@ -14,7 +14,7 @@ import numpy as np
 
 from recommender.model.errors import InvalidRatingError, NotFittedError, UnknownMovieError
 from recommender.model.filters import NO_FILTERS, pick
-from recommender.model.fold_in import fold_in, prepare
+from recommender.model.fold_in import fold_in, fold_in_rows, prepare
 from recommender.model.results import ModelSummary, Movie, Prediction, Recommendations, UserRating
 from recommender.model.scoring import clip_ratings, rank_score_rows, score_rows, top_rows
 from recommender.model.thresholds import model_min_ratings
@@ -33,6 +33,8 @@ class Batch:
     movie_ids: np.ndarray
     values: np.ndarray
     ticket: object  # the RatingsLog's Ticket, None without a log
+    model: TrainedModel = None  # the model the batch was validated against, and its catalog rows there
+    rows: np.ndarray = None
     applied: bool = False  # set under the write lock once folded in (or dropped after a failed fsync)
 
 
@@ -237,12 +239,12 @@ class LiveModel:
             For the first invalid rating; nothing is applied.
         """
         model = self._current().model  # a swap before the fold-in is fine: fold_in passes over movies it lacks
-        movie_ids, values = validated(model, ratings)
+        movie_ids, rows, values = validated(model, ratings)
         with self._write_lock:  # the log's order is the order ratings are applied in
             ticket = None
             if self.ratings_log is not None:
                 ticket = self.ratings_log.write(user_id, ratings, int(time.time()))  # LogWriteError: nothing logged
-            batch = Batch(user_id, movie_ids, values, ticket)
+            batch = Batch(user_id, movie_ids, values, ticket, model, rows)
             self._waiting.append(batch)
         try:
             if self.ratings_log is not None:
@@ -255,7 +257,7 @@ class LiveModel:
         if not batch.applied:  # the writer that applied the batches one fsync covered did this one too
             with self._write_lock:
                 self._apply_durable()
-        return [UserRating(movie, v) for movie, v in zip(movies_of(model.catalog, model.catalog.rows(movie_ids)), values.tolist())]
+        return [UserRating(movie, v) for movie, v in zip(movies_of(model.catalog, rows), values.tolist())]
 
     def _apply_durable(self):
         """Fold in the waiting batches that are on disk, in log order; drop those a failed fsync cut off.
@@ -276,7 +278,7 @@ class LiveModel:
             self._note_unmodelled(batch.user_id, (self._accepted, batch.movie_ids, batch.values))
             serving = self._serving
             state = self._user_state(serving, batch.user_id)
-            serving.users[batch.user_id] = fold_in(serving.model, state.rows, state.ratings, batch.movie_ids, batch.values)
+            serving.users[batch.user_id] = batch_folded_in(serving.model, state, batch)
             batch.applied = True  # last: its writer, reading it without the lock, may answer once it is set
 
     def replay(self, logged, covered):
@@ -443,6 +445,13 @@ def folded_in(model, entries, users):
     return users
 
 
+def batch_folded_in(model, state, batch):
+    """``state`` with ``batch`` folded in: by the rows its validation found, unless another model serves since."""
+    if model is batch.model:
+        return fold_in_rows(model, state.rows, state.ratings, batch.rows, batch.values)
+    return fold_in(model, state.rows, state.ratings, batch.movie_ids, batch.values)
+
+
 def movies_of(catalog, rows):
     """``catalog.movie(row)`` of each of ``rows``, the arrays converted once for the list, not per movie."""
     rows = np.asarray(rows, np.int64)
@@ -480,7 +489,7 @@ def unmodelled_of(logged, covered):
 
 
 def validated(model, ratings):
-    """The batch as (movie_ids, ratings) arrays, or InvalidRatingError for its first bad rating.
+    """The batch as (movie_ids, catalog rows, ratings) arrays, or InvalidRatingError for its first bad rating.
 
     Checked as arrays: a batch costs a few NumPy calls, not a catalog search per rating.
     """
@@ -493,7 +502,8 @@ def validated(model, ratings):
         raise InvalidRatingError(index, f"movie {movie_id} is not in the catalog") from None
     values = np.fromiter((rating for _, rating in ratings), np.float64, len(ratings))
     low, high = model.rating_scale
-    unknown = ~model.catalog.known(movie_ids)
+    rows, known = model.catalog.lookup(movie_ids)
+    unknown = ~known
     off_scale = ~(np.isfinite(values) & (low <= values) & (values <= high))
     order = np.argsort(movie_ids, kind="stable")
     repeated = np.zeros(len(movie_ids), bool)
@@ -506,4 +516,4 @@ def validated(model, ratings):
         if off_scale[index]:
             raise InvalidRatingError(index, f"rating {values[index]:g} is outside the scale {low:g} to {high:g}")
         raise InvalidRatingError(index, f"movie {movie_ids[index]} is rated twice in this batch")
-    return movie_ids, values.astype(np.float32)
+    return movie_ids, rows, values.astype(np.float32)

@@ -39,8 +39,12 @@ class MovieTable:
 
     def known(self, movie_ids):
         """Which of an array of movie ids are in the catalog."""
-        rows = np.minimum(self.rows(movie_ids), len(self.movie_ids) - 1)
-        return self.movie_ids[rows] == movie_ids
+        return self.lookup(movie_ids)[1]
+
+    def lookup(self, movie_ids):
+        """``(rows, known)`` of an array of movie ids, one search for both; a row is meaningless where not known."""
+        rows = self.rows(movie_ids)
+        return rows, self.movie_ids[np.minimum(rows, len(self.movie_ids) - 1)] == movie_ids
 
     def movie(self, row):
         return Movie(
