@@ -58,7 +58,7 @@ class TrainedModel:
 
     def user(self, user_id):
         """The trained state of ``user_id``; empty when the user had no training ratings."""
-        index = int(np.searchsorted(self.user_ids, user_id)) if 0 <= user_id <= MAX_ID else 0
+        index = int(self.user_ids.searchsorted(user_id)) if 0 <= user_id <= MAX_ID else 0
         if index == len(self.user_ids) or self.user_ids[index] != user_id:
             return UserState(np.empty(0, np.int64), np.empty(0, np.float32), None)
         span = slice(self.rating_offsets[index], self.rating_offsets[index + 1])
