@@ -9,6 +9,7 @@ from app import create_app
 from engine import RecommendationEngine
 from recommender.datasets.movielens import load_movielens
 from tests.support.postgres import PostgresServer
+from tests.support.saved_model import SavedModel, save_model_as_server_would
 from tests.support.tiny_data import TINY_PARAMS, write_tiny_dataset
 
 TEST_APP_CONFIG = {"DEFAULT_MIN_RATINGS": 0, "MAX_CONTENT_LENGTH": 4096, "MAX_COUNT": 50}
@@ -53,6 +54,18 @@ def tiny_dataset_dir(tmp_path_factory):
 def tiny_model(spark, tiny_dataset_dir):
     """The tiny dataset's TrainedModel, trained once; immutable, so every test may share it."""
     return RecommendationEngine(**TINY_PARAMS).train(load_movielens(spark, str(tiny_dataset_dir)))
+
+
+@pytest.fixture(scope="session")
+def saved_tiny_model(spark, tmp_path_factory):
+    """The tiny dataset and a state directory with its quick model saved, as a service saves it.
+
+    Built once per worker for the services that only need some model to start from; a test
+    starts its service with ``--dataset saved_tiny_model.dataset`` and a ``copy_state`` of its own.
+    """
+    root = tmp_path_factory.mktemp("saved-tiny-model")
+    dataset = write_tiny_dataset(root / "data")
+    return SavedModel(dataset, save_model_as_server_would(spark, dataset, root / "state"))
 
 
 @pytest.fixture

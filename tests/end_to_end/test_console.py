@@ -17,6 +17,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.support.browser import chromium, console_errors
+from tests.support.saved_model import SavedModel, save_model_as_server_would
 from tests.support.service_process import QUICK_TRAINING, ServiceProcess
 
 XSS_TITLE = "<img src=x onerror=alert(1)>"
@@ -25,7 +26,7 @@ XSS_MOVIE = 21
 KEY = "console-test-key"
 GENRES = ("Animation|Children|Comedy", "Action|Thriller", "Drama|Romance")
 WAIT = 30
-START_UP = 900  # seconds: two services train at once on a shared machine
+START_UP = 900  # seconds: two services start at once on a shared machine
 
 
 def write_console_dataset(directory):
@@ -53,16 +54,18 @@ def write_console_dataset(directory):
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory):
-    """An open service and one whose writes need a key, started together."""
+def services(tmp_path_factory, spark):
+    """An open service and one whose writes need a key, started together from one saved model
+    of the console's dataset, trained in the test process: the console is the point."""
     scratch = tmp_path_factory.mktemp("console")
     dataset = write_console_dataset(scratch / "data")
+    saved = SavedModel(dataset, save_model_as_server_would(spark, dataset, scratch / "saved-state"))
     (scratch / "keys").write_text(KEY + "\n")
     started = {}
     for name, extra in (("open", ()), ("keyed", ("--api-keys-file", str(scratch / "keys")))):
         started[name] = ServiceProcess(
             scratch / f"{name}.log", "--dataset", str(dataset), *QUICK_TRAINING,
-            "--state-dir", str(scratch / name), *extra,
+            "--state-dir", str(saved.copy_state(scratch / name)), *extra,
         )
     yield started
     for service in started.values():

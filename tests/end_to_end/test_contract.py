@@ -15,7 +15,6 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 import requests
 
-from tests.support.tiny_data import write_tiny_dataset
 from tests.support.service_process import QUICK_TRAINING, REPO_ROOT, ServiceProcess
 
 KEY = "contract-test-key"
@@ -23,27 +22,27 @@ ST = os.path.join(os.path.dirname(sys.executable), "st")
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory):
-    """Both services, launched together so the second starts up while the first is fuzzed."""
+def services(tmp_path_factory, saved_tiny_model):
+    """Both services, launched together so the second starts up while the first is fuzzed; both
+    start from the saved tiny model (the contract is the point, not training at start-up)."""
     scratch = tmp_path_factory.mktemp("contract")
-    dataset = write_tiny_dataset(scratch / "tiny")
     key_file = scratch / "key"
     key_file.write_text(KEY)
     started = {
-        "open": launch(scratch / "open", dataset),
+        "open": launch(scratch / "open", saved_tiny_model),
         # The admin token file until API keys replace it: the key /admin/retrain (and writes) need.
-        "keyed": launch(scratch / "keyed", dataset, "--api-keys-file", str(key_file)),
+        "keyed": launch(scratch / "keyed", saved_tiny_model, "--api-keys-file", str(key_file)),
     }
     yield started
     for server in started.values():
         server.stop()
 
 
-def launch(directory, dataset, *server_args):
+def launch(directory, saved_model, *server_args):
     directory.mkdir()
     return ServiceProcess(
-        directory / "server.log", "--dataset", str(dataset), *QUICK_TRAINING,
-        "--state-dir", str(directory / "state"), *server_args,
+        directory / "server.log", "--dataset", str(saved_model.dataset), *QUICK_TRAINING,
+        "--state-dir", str(saved_model.copy_state(directory / "state")), *server_args,
     )
 
 

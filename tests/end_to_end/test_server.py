@@ -11,7 +11,6 @@ import requests
 
 from recommender.storage import params_file
 import server as server_module
-from tests.support.tiny_data import write_tiny_dataset
 from tests.support.waiting import wait_for
 from tests.support.service_process import QUICK_TRAINING, ServiceProcess
 
@@ -152,14 +151,15 @@ def test_load_benchmark_runs_in_short_mode(server, spark, repo_root, tmp_path, c
 
 
 @pytest.fixture(scope="module")
-def tiny_services(tmp_path_factory):
+def tiny_services(tmp_path_factory, saved_tiny_model):
     """A service on the tiny dataset for each test that stops one, launched together so that
-    the second starts up while the first test runs; each test stops its own."""
+    the second starts up while the first test runs; each test stops its own. Both start from the
+    saved tiny model: what is tested is how they stop."""
     scratch = tmp_path_factory.mktemp("tiny-services")
-    dataset = write_tiny_dataset(scratch / "tiny")
     started = {
         name: ServiceProcess(
-            scratch / f"{name}.log", "--dataset", str(dataset), *QUICK_TRAINING, "--state-dir", str(scratch / name)
+            scratch / f"{name}.log", "--dataset", str(saved_tiny_model.dataset), *QUICK_TRAINING,
+            "--state-dir", str(saved_tiny_model.copy_state(scratch / name)),
         )
         for name in ("driver-sigterm", "submit-sigterm")
     }
