@@ -19,7 +19,7 @@ import requests
 
 from tests.support.tiny_data import skipped_movie, tiny_ratings, write_tiny_dataset
 from tests.support.waiting import wait_for
-from tests.support.service_process import REPO_ROOT, ServiceProcess, free_port
+from tests.support.service_process import QUICK_TRAINING, REPO_ROOT, ServiceProcess, free_port
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def test_serves_posts_and_retrains_on_a_standalone_cluster(cluster, tmp_path):
         "--dataset", relative_to_repo(dataset),
         "--state-dir", relative_to_repo(tmp_path / "state"),
         "--checkpoint-dir", relative_to_repo(tmp_path / "checkpoints"),
-        "--rank", "4", "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000",
+        *QUICK_TRAINING, "--retrain-niceness", "0", "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000",
         "--gate", "off",  # the retrain is the cluster's to run here; the gate has tests of its own
         master=cluster.url, env=env,
     )

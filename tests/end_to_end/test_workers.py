@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from tests.support.service_process import ServiceProcess
+from tests.support.service_process import QUICK_TRAINING, ServiceProcess
 from tests.support.tiny_data import ROMANCE, write_tiny_dataset
 from tests.support.waiting import wait_for
 
@@ -21,8 +21,8 @@ def two_workers(tmp_path_factory, postgres):
     write_tiny_dataset(scratch / "data")
     server = ServiceProcess(
         scratch / "server.log", "--dataset", str(scratch / "data"), "--state-dir", str(scratch / "state"),
-        "--ratings-store", postgres.new_database("workers"), "--workers", "2", "--rank", "4",
-        "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000",
+        "--ratings-store", postgres.new_database("workers"), "--workers", "2", *QUICK_TRAINING,
+        "--retrain-niceness", "0", "--retrain-after-ratings", "1000000", "--retrain-after-seconds", "100000",
         env={"RECOMMENDER_API_KEYS": API_KEY},
     )
     server.wait_until_up()
